@@ -1,0 +1,62 @@
+# The two commands of the README:
+#   make run   installs missing packages, builds, runs the broker in the
+#              foreground with the example plugins (deploy/development.ini)
+#   make test  installs missing packages, builds, runs every test (ctest)
+# Everything comes from Debian 12 packages; nothing is downloaded otherwise.
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+CONFIG ?= deploy/development.ini
+CTEST_ARGS ?=
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+PACKAGES := g++ cmake ninja-build pkg-config make \
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
+  libabsl-dev libboost1.81-dev libboost-json1.81-dev libspdlog-dev \
+  libgtest-dev libgmock-dev libbenchmark-dev libsystemd-dev libsqlite3-dev \
+  python3 python3-grpcio python3-protobuf procps
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build run test asan bench format clean
+
+all: build
+
+# Installs only what is missing; apt-get update first, as a fresh machine's
+# package lists may be empty.
+deps:
+	@missing=$$(for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing missing packages:" $$missing; \
+	  $(SUDO) apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+$(BUILD_DIR)/build.ninja: | deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	exec $(BUILD_DIR)/broker/tracim-plugin-broker --config $(CONFIG)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# The test suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTRACIM_SANITIZE=ON
+	cmake --build build-asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+bench: build
+	$(BUILD_DIR)/bench/spawn_to_ready_bench
+
+format:
+	find broker plugin_runner sdk_cpp plugins tests bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR) build-asan

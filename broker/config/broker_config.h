@@ -1,0 +1,112 @@
+// The broker's configuration: a tracim-style INI file (--config FILE) with
+// %(here)s expansion and TRACIM_<KEY> environment overrides, validated into a
+// typed BrokerConfig. Pure functions over their inputs: thread-safe.
+//
+//   auto config = LoadBrokerConfig("/etc/tracim/broker.ini", Environment::FromProcess());
+//   if (!config.ok()) { /* message names the key and the problem */ }
+//   for (const auto& w : config->warnings) LOG(warn) << w;
+#ifndef TRACIM_BROKER_CONFIG_BROKER_CONFIG_H_
+#define TRACIM_BROKER_CONFIG_BROKER_CONFIG_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace tracim::broker {
+
+// The environment the config reads overrides from; a plain map so tests do
+// not touch the process environment.
+struct Environment {
+  std::map<std::string, std::string> vars;
+  static Environment FromProcess();
+};
+
+// One parsed INI file: section name → key → value (values already expanded).
+// Keys keep their case as written; sections are kept in file order of first
+// appearance. A key given twice in one section is an error, as in Python's
+// ConfigParser (strict mode).
+struct IniFile {
+  std::map<std::string, std::map<std::string, std::string>> sections;
+};
+
+// Parses INI text. `here` is the value of %(here)s (the folder of the file).
+// Supports [sections], `key = value` and `key: value`, full-line comments
+// starting with # or ;, continuation lines (indented) appended with "\n",
+// %(here)s, %(other_key)s from the same section or [DEFAULT], and %% for "%".
+// Errors are INVALID_ARGUMENT naming the line number and the cause, e.g.
+// "line 7: unknown interpolation %(nope)s in key 'plugin.folder_path'".
+absl::StatusOr<IniFile> ParseIni(const std::string& text, const std::string& here);
+
+// The section the broker reads its keys from, as tracim does.
+inline constexpr char kAppSection[] = "app:main";
+
+// Typed, validated configuration. See docs/configuration.md for every key.
+struct BrokerConfig {
+  // The file the config was read from, and its folder (%(here)s).
+  std::filesystem::path file;
+  std::filesystem::path here;
+
+  // plugin.folder_path, default %(here)s/plugins.
+  std::filesystem::path plugin_folder;
+  // broker.listen, default 127.0.0.1:8080. Host may be an IPv4 address, a
+  // name, or an IPv6 address in brackets ("[::1]:8080"; stored without them).
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8080;
+  // broker.state_dir, default %(here)s/var.
+  std::filesystem::path state_dir;
+  // broker.runtime_dir; unset → $RUNTIME_DIRECTORY, else a private temp dir
+  // (the broker decides at startup, not the config).
+  std::optional<std::filesystem::path> runtime_dir;
+  // backend.admin_password; unset → random (decided by the backend).
+  std::optional<std::string> admin_password;
+  // broker.log_level: trace, debug, info, warn, error, critical, off.
+  std::string log_level = "info";
+  // broker.plugin_start_timeout_ms (default 10000): launch → Register
+  // accepted and plugin reachable. A manifest's start_timeout_ms wins.
+  absl::Duration plugin_start_timeout = absl::Seconds(10);
+  // broker.plugin_shutdown_grace_ms (default 3000): each of the two grace
+  // periods of a stop (after Shutdown, after SIGTERM). Manifest wins.
+  absl::Duration plugin_shutdown_grace = absl::Seconds(3);
+  // broker.plugin_runner: path of tracim-plugin-runner; default: the file
+  // next to the broker's own executable (decided by the broker at startup).
+  std::optional<std::filesystem::path> plugin_runner;
+
+  // plugin.<name>.<setting> = value, grouped by plugin name. Names and
+  // settings as written (lower case when they come from the environment).
+  std::map<std::string, std::map<std::string, std::string>> plugin_settings;
+
+  // Non-fatal findings for the operator, one line each, e.g.
+  // "unknown key 'broker.lisen' in /etc/x.ini [app:main] (ignored)".
+  std::vector<std::string> warnings;
+};
+
+// Reads and validates the file, then applies overrides from `env`:
+// TRACIM_<KEY> with "." → "__" and upper case (plugin.folder_path ↔
+// TRACIM_PLUGIN__FOLDER_PATH; plugin.hello_world.greeting ↔
+// TRACIM_PLUGIN__HELLO_WORLD__GREETING). Only variables containing "__" after
+// the TRACIM_ prefix are config overrides; others (TRACIM_PLUGIN_SECRET, ...)
+// are ignored. %(here)s is expanded in override values too.
+// Errors: NOT_FOUND / PERMISSION_DENIED for an unreadable file;
+// INVALID_ARGUMENT naming the key (and the env variable when the value came
+// from one) for a bad value, e.g.
+// "broker.listen: invalid port '80a80' (expected host:port, port 0-65535)".
+absl::StatusOr<BrokerConfig> LoadBrokerConfig(const std::filesystem::path& file,
+                                              const Environment& env);
+
+// Same, from text already read (`file` is used for %(here)s and messages).
+absl::StatusOr<BrokerConfig> ParseBrokerConfig(const std::string& text,
+                                               const std::filesystem::path& file,
+                                               const Environment& env);
+
+// The environment variable that overrides `key` (tracim's rule).
+std::string EnvVarForKey(const std::string& key);
+
+}  // namespace tracim::broker
+
+#endif  // TRACIM_BROKER_CONFIG_BROKER_CONFIG_H_

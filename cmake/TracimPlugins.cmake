@@ -1,0 +1,36 @@
+# tracim_plugin_folder(<name> MANIFEST <plugin.json> [TARGETS <t>...]
+#                      [FILES <f>...] [OUTPUT_DIR <dir>])
+# Assembles a deployable plugin folder <dir>/tracim_backend_<name>/ holding
+# plugin.json, the built TARGETS (executables or shared libraries) and FILES,
+# exactly as it would be deployed under plugin.folder_path.
+# OUTPUT_DIR defaults to TRACIM_PLUGIN_OUTPUT_DIR (build/plugins).
+function(tracim_plugin_folder name)
+  cmake_parse_arguments(ARG "" "MANIFEST;OUTPUT_DIR" "TARGETS;FILES" ${ARGN})
+  if(NOT ARG_OUTPUT_DIR)
+    set(ARG_OUTPUT_DIR ${TRACIM_PLUGIN_OUTPUT_DIR})
+  endif()
+  set(dir ${ARG_OUTPUT_DIR}/tracim_backend_${name})
+  file(MAKE_DIRECTORY ${dir})
+  configure_file(${ARG_MANIFEST} ${dir}/plugin.json COPYONLY)
+  foreach(f ${ARG_FILES})
+    get_filename_component(base ${f} NAME)
+    configure_file(${f} ${dir}/${base} COPYONLY)
+  endforeach()
+  foreach(t ${ARG_TARGETS})
+    set_target_properties(${t} PROPERTIES
+      RUNTIME_OUTPUT_DIRECTORY ${dir}
+      LIBRARY_OUTPUT_DIRECTORY ${dir})
+  endforeach()
+endfunction()
+
+# tracim_add_unit_test(<name> SOURCES <src>... LIBS <lib>...)
+# A GoogleTest binary registered with ctest (one ctest entry per TEST).
+include(GoogleTest)
+function(tracim_add_unit_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gmock GTest::gtest_main)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR})
+  tracim_target_warnings(${name})
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 30 PROPERTIES TIMEOUT 120)
+endfunction()
