@@ -41,7 +41,7 @@ build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 run: build
-	exec $(BUILD_DIR)/broker/tracim-plugin-broker --config $(CONFIG)
+	exec $(BUILD_DIR)/bin/tracim-plugin-broker --config $(CONFIG)
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) $(CTEST_ARGS)

@@ -4,6 +4,7 @@
 #ifndef TRACIM_BROKER_DISCOVERY_PLUGIN_DISCOVERY_H_
 #define TRACIM_BROKER_DISCOVERY_PLUGIN_DISCOVERY_H_
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -15,12 +16,15 @@ namespace tracim::broker {
 
 inline constexpr char kPluginFolderPrefix[] = "tracim_backend_";
 inline constexpr char kManifestFileName[] = "plugin.json";
+// A larger plugin.json is reported as a problem instead of being read: the
+// real ones are a few hundred bytes.
+inline constexpr std::uintmax_t kMaxManifestBytes = 1 << 20;
 
 // A plugin folder that could not be used; the others are unaffected.
 struct DiscoveryProblem {
-  std::string name;               // plugin name (folder without prefix)
+  std::string name;                // plugin name (folder without prefix)
   std::filesystem::path manifest;  // the plugin.json concerned (or the folder)
-  std::string message;            // e.g. "'version' must be a string"
+  std::string message;             // e.g. "'version' must be a string"
 };
 
 struct DiscoveryResult {
@@ -36,6 +40,13 @@ struct DiscoveryResult {
 // becomes a DiscoveryProblem. Only a missing or unreadable `folder` itself is
 // an error (NOT_FOUND / PERMISSION_DENIED / FAILED_PRECONDITION if not a
 // directory), with a message naming the folder and plugin.folder_path.
+// Details: symlinks to plugin folders are followed (the manifest's folder is
+// the path through the link); a prefixed regular file or dangling link is
+// ignored. Problem messages: "missing plugin.json" (manifest = the folder),
+// "plugin name is empty: ..." / "invalid plugin name 'X': must match
+// [a-z0-9_]+" (manifest = the folder), "plugin.json is not a regular file",
+// "plugin.json is larger than 1048576 bytes", "cannot read plugin.json: <errno
+// text>", or ParsePluginManifest's message (manifest = the plugin.json).
 absl::StatusOr<DiscoveryResult> DiscoverPlugins(const std::filesystem::path& folder);
 
 }  // namespace tracim::broker

@@ -71,6 +71,14 @@ struct PluginManifest {
 //   "unknown field 'comand'"
 //   "command './nope' not found in the plugin folder"
 //   "command './README' is not executable"
+// Precisely: JSON is strict (no comments, no trailing commas; a duplicated
+// key keeps its last value); syntax error columns count bytes. Integers must
+// be JSON integers (5000.0 is refused), timeouts at most 3600000 ms. Checks on
+// the text come before the file system checks. command[0] must be an
+// executable regular file (symlinks followed, path kept as written but
+// normalised); the PATH lookup skips empty and relative PATH entries and
+// files that are not executable, as execvp does. library must be a regular
+// file. Only an allocation failure gives another code (INTERNAL).
 absl::StatusOr<PluginManifest> ParsePluginManifest(const std::string& json,
                                                    const std::filesystem::path& folder,
                                                    const std::string& name);

@@ -1,0 +1,182 @@
+// tracim-plugin-broker: reads the config, discovers the plugins, serves the
+// control socket, supervises every plugin until SIGINT/SIGTERM, then stops
+// them all and exits 0. Everything runs on one io thread (the thread that
+// spawns the plugins must outlive them: PR_SET_PDEATHSIG) plus gRPC's own.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/signal_set.hpp"
+#include "broker/app/runtime_dir.h"
+#include "broker/config/broker_config.h"
+#include "broker/control/control_server.h"
+#include "broker/discovery/plugin_discovery.h"
+#include "broker/process/posix_process_launcher.h"
+#include "broker/supervisor/plugin_host.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+extern char** environ;
+
+namespace tracim::broker {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: tracim-plugin-broker --config FILE\n"
+    "  Runs tracim backend plugins out of process (see README.md).\n"
+    "  Every config key can be overridden by TRACIM_<KEY> ('.' -> '__', upper case).\n";
+
+// Variables of the broker's environment that plugins inherit; everything
+// else is withheld (secrets in the broker's environment stay there).
+bool IsInherited(absl::string_view var) {
+  static constexpr const char* kNames[] = {"PATH",   "LANG",   "LANGUAGE", "TZ",
+                                           "HOME",   "USER",   "LOGNAME",  "TMPDIR",
+                                           "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+  absl::string_view name = var.substr(0, var.find('='));
+  if (absl::StartsWith(name, "LC_")) return true;
+  for (const char* n : kNames) {
+    if (name == n) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> InheritedEnvironment() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (IsInherited(*e)) env.emplace_back(*e);
+  }
+  return env;
+}
+
+std::filesystem::path DefaultRunner() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return self.parent_path() / "tracim-plugin-runner";
+}
+
+void SetUpLogging(const std::string& level) {
+  auto logger = spdlog::stdout_color_mt("broker");
+  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+  logger->set_level(spdlog::level::from_str(level));
+  // Logs go to a pipe (journald, tests): every line out at once.
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+int Fatal(const std::string& message) {
+  std::fprintf(stderr, "tracim-plugin-broker: %s\n", message.c_str());
+  return 2;
+}
+
+int Run(const std::filesystem::path& config_file) {
+  auto config = LoadBrokerConfig(config_file, Environment::FromProcess());
+  if (!config.ok()) return Fatal(std::string(config.status().message()));
+  SetUpLogging(config->log_level);
+  for (const auto& w : config->warnings) spdlog::warn("config: {}", w);
+
+  const char* systemd_dir = getenv("RUNTIME_DIRECTORY");
+  auto runtime = RuntimeDir::Prepare(config->runtime_dir,
+                                     systemd_dir ? std::optional<std::string>(systemd_dir)
+                                                 : std::nullopt);
+  if (!runtime.ok()) return Fatal(std::string(runtime.status().message()));
+
+  std::filesystem::path runner = config->plugin_runner.value_or(DefaultRunner());
+  if (::access(runner.c_str(), X_OK) != 0) {
+    return Fatal(absl::StrCat("broker.plugin_runner: '", runner.string(),
+                              "' is not an executable file"));
+  }
+
+  auto found = DiscoverPlugins(config->plugin_folder);
+  if (!found.ok()) return Fatal(std::string(found.status().message()));
+  for (const auto& p : found->problems) {
+    spdlog::error("plugin '{}' skipped: {}: {}", p.name, p.manifest.string(), p.message);
+  }
+  std::vector<std::string> names;
+  for (const auto& p : found->plugins) names.push_back(p.name);
+  spdlog::info("tracim-plugin-broker {} starting: {} plugin(s) in {}: {}", TRACIM_BROKER_VERSION,
+               names.size(), config->plugin_folder.string(), absl::StrJoin(names, ", "));
+
+  boost::asio::io_context io;
+  PosixProcessLauncher launcher(io);
+  PluginHost::Options options;
+  options.runner = runner;
+  options.runtime_dir = runtime->path();
+  options.broker_socket = runtime->path() / "broker.sock";
+  options.start_timeout = config->plugin_start_timeout;
+  options.shutdown_grace = config->plugin_shutdown_grace;
+  options.settings = config->plugin_settings;
+  options.base_env = InheritedEnvironment();
+  auto host = PluginHost::Create(io, launcher, std::move(found->plugins), options);
+  if (!host.ok()) return Fatal(std::string(host.status().message()));
+
+  auto control = ControlServer::Start(options.broker_socket, **host);
+  if (!control.ok()) return Fatal(std::string(control.status().message()));
+  spdlog::info("control socket: {}", options.broker_socket.string());
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  bool stopping = false;
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        if (!stopping) {
+          stopping = true;
+          spdlog::info("received {}: stopping every plugin", signal == SIGINT ? "SIGINT" : "SIGTERM");
+          (*host)->StopAll([&io] { io.stop(); });
+        } else {
+          spdlog::info("already stopping; waiting for the plugins to exit");
+        }
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+
+  (*host)->StartAll();
+  io.run();
+
+  (*control)->Shutdown();
+  spdlog::info("tracim-plugin-broker stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace tracim::broker
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string config;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") {
+      std::fputs(tracim::broker::kUsage, stdout);
+      return 0;
+    }
+    if (args[i] == "--version") {
+      std::printf("tracim-plugin-broker %s\n", TRACIM_BROKER_VERSION);
+      return 0;
+    }
+    if (args[i] == "--config" && i + 1 < args.size()) {
+      config = args[++i];
+    } else if (absl::StartsWith(args[i], "--config=")) {
+      config = args[i].substr(9);
+    } else {
+      std::fprintf(stderr, "tracim-plugin-broker: unknown argument '%s'\n%s", args[i].c_str(),
+                   tracim::broker::kUsage);
+      return 2;
+    }
+  }
+  if (config.empty()) {
+    std::fprintf(stderr, "tracim-plugin-broker: --config FILE is required\n%s",
+                 tracim::broker::kUsage);
+    return 2;
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  return tracim::broker::Run(config);
+}

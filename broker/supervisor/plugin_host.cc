@@ -1,0 +1,157 @@
+#include "broker/supervisor/plugin_host.h"
+
+#include <sys/un.h>
+
+#include <chrono>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "boost/asio/post.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "broker/handshake/hook_catalogue.h"
+#include "google/protobuf/util/time_util.h"
+#include "spdlog/spdlog.h"
+
+namespace tracim::broker {
+
+namespace asio = boost::asio;
+namespace v1 = tracim::plugin::v1;
+
+absl::StatusOr<std::filesystem::path> PluginHost::SocketPathFor(
+    const std::filesystem::path& runtime_dir, const std::string& name, size_t index) {
+  constexpr size_t kMax = sizeof(sockaddr_un{}.sun_path) - 1;
+  auto path = runtime_dir / absl::StrCat("plugin-", name, ".sock");
+  if (path.string().size() <= kMax) return path;
+  path = runtime_dir / absl::StrCat("p", index, ".sock");
+  if (path.string().size() <= kMax) return path;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "broker.runtime_dir: '", runtime_dir.string(), "' is too long for Unix socket paths (",
+      path.string().size(), " bytes with a socket name, the limit is ", kMax, ")"));
+}
+
+absl::StatusOr<std::unique_ptr<PluginHost>> PluginHost::Create(asio::io_context& io,
+                                                               ProcessLauncher& launcher,
+                                                               std::vector<PluginManifest> plugins,
+                                                               Options options) {
+  std::unique_ptr<PluginHost> host(new PluginHost(io));
+  for (size_t i = 0; i < plugins.size(); ++i) {
+    PluginSupervisor::Options o;
+    o.runner = options.runner;
+    auto socket = SocketPathFor(options.runtime_dir, plugins[i].name, i);
+    if (!socket.ok()) return socket.status();
+    o.socket_path = *socket;
+    o.broker_socket = options.broker_socket;
+    o.start_timeout = options.start_timeout;
+    o.shutdown_grace = options.shutdown_grace;
+    if (auto it = options.settings.find(plugins[i].name); it != options.settings.end()) {
+      o.settings = it->second;
+    }
+    o.base_env = options.base_env;
+    host->plugins_.push_back(std::make_unique<PluginSupervisor>(io, launcher, std::move(plugins[i]),
+                                                                std::move(o), host.get()));
+  }
+  return host;
+}
+
+void PluginHost::StartAll() {
+  // Name order (discovery sorted them); each Start only spawns, so plugins
+  // come up in parallel.
+  for (auto& p : plugins_) p->Start();
+}
+
+PluginSupervisor* PluginHost::Find(absl::string_view name) const {
+  for (const auto& p : plugins_) {
+    if (p->name() == name) return p.get();
+  }
+  return nullptr;
+}
+
+uint64_t PluginHost::Publish(v1::Event event) {
+  uint64_t id = next_event_id_.fetch_add(1);
+  event.set_event_id(id);
+  if (!event.has_created()) {
+    *event.mutable_created() =
+        google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::GetCurrentTimeNanos());
+  }
+  auto shared = std::make_shared<const v1::Event>(std::move(event));
+  for (auto& p : plugins_) p->Deliver(shared);
+  return id;
+}
+
+void PluginHost::OnPluginSettled(PluginSupervisor& plugin, PluginState state) {
+  asio::post(strand_, [this, name = plugin.name(), state] { DoSettled(name, state); });
+}
+
+void PluginHost::DoSettled(std::string name, PluginState state) {
+  if (initial_load_done_) {
+    // A plugin that comes back later gets its own on_plugins_loaded.
+    if (state == PluginState::kReady) SendPluginsLoaded({Find(name)});
+    return;
+  }
+  settled_.insert(name);
+  if (settled_.size() < plugins_.size()) return;
+  initial_load_done_ = true;
+  std::vector<PluginSupervisor*> ready;
+  for (auto& p : plugins_) {
+    if (p->Status().state() == PluginStateName(PluginState::kReady)) ready.push_back(p.get());
+  }
+  spdlog::info("plugins loaded: {} ready, {} failed", ready.size(), plugins_.size() - ready.size());
+  SendPluginsLoaded(ready);
+}
+
+void PluginHost::SendPluginsLoaded(const std::vector<PluginSupervisor*>& to) {
+  v1::Event event;
+  event.set_hook(kOnPluginsLoaded);
+  event.set_event_type(kPluginsLoadedEventType);
+  for (auto& p : plugins_) {
+    bool ready = p->Status().state() == PluginStateName(PluginState::kReady);
+    if (ready) {
+      event.mutable_plugins_loaded()->add_ready(p->name());
+    } else {
+      event.mutable_plugins_loaded()->add_failed(p->name());
+    }
+  }
+  event.set_event_id(next_event_id_.fetch_add(1));
+  *event.mutable_created() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::GetCurrentTimeNanos());
+  auto shared = std::make_shared<const v1::Event>(std::move(event));
+  for (PluginSupervisor* p : to) p->Deliver(shared);
+}
+
+void PluginHost::StopAll(std::function<void()> done) {
+  auto remaining = std::make_shared<size_t>(plugins_.size());
+  auto all_stopped = [this, remaining, done = std::move(done)]() mutable {
+    WaitForCalls(std::move(done), /*attempts_left=*/200);
+  };
+  if (plugins_.empty()) {
+    asio::post(strand_, std::move(all_stopped));
+    return;
+  }
+  auto shared_done = std::make_shared<decltype(all_stopped)>(std::move(all_stopped));
+  for (auto& p : plugins_) {
+    p->Stop("broker stopping", [this, remaining, shared_done] {
+      asio::post(strand_, [remaining, shared_done] {
+        if (--*remaining == 0) (*shared_done)();
+      });
+    });
+  }
+}
+
+void PluginHost::WaitForCalls(std::function<void()> done, int attempts_left) {
+  int pending = 0;
+  for (auto& p : plugins_) pending += p->PendingCalls();
+  if (pending == 0 || attempts_left == 0) {
+    if (pending > 0) spdlog::warn("{} calls to plugins still outstanding at exit", pending);
+    done();
+    return;
+  }
+  // Completions of calls to exited plugins arrive within milliseconds.
+  auto timer = std::make_shared<asio::steady_timer>(strand_, std::chrono::milliseconds(10));
+  timer->async_wait([this, timer, done = std::move(done), attempts_left](
+                        const boost::system::error_code&) mutable {
+    WaitForCalls(std::move(done), attempts_left - 1);
+  });
+}
+
+}  // namespace tracim::broker

@@ -1,0 +1,88 @@
+// Owns one PluginSupervisor per discovered plugin: starts them in name order,
+// sends on_plugins_loaded once every plugin is ready or failed, publishes
+// events to them, and stops them all.
+//
+// Threading: StartAll/StopAll/Publish may be called from any thread; the
+// host's own bookkeeping runs on its strand. Find() and plugins() read a
+// list fixed at construction: safe from any thread.
+#ifndef TRACIM_BROKER_SUPERVISOR_PLUGIN_HOST_H_
+#define TRACIM_BROKER_SUPERVISOR_PLUGIN_HOST_H_
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/strand.hpp"
+#include "broker/discovery/plugin_manifest.h"
+#include "broker/supervisor/plugin_supervisor.h"
+
+namespace tracim::broker {
+
+class PluginHost : public PluginSupervisor::Listener {
+ public:
+  struct Options {
+    std::filesystem::path runner;
+    // 0700 folder for the sockets.
+    std::filesystem::path runtime_dir;
+    std::filesystem::path broker_socket;
+    absl::Duration start_timeout = absl::Seconds(10);
+    absl::Duration shutdown_grace = absl::Seconds(3);
+    // plugin name → settings (plugin.<name>.<setting> keys).
+    std::map<std::string, std::map<std::string, std::string>> settings;
+    // Environment passed on to plugins (already filtered).
+    std::vector<std::string> base_env;
+  };
+
+  // Fails (INVALID_ARGUMENT naming broker.runtime_dir) when a plugin socket
+  // path cannot be kept under the 108-byte limit of Unix socket paths.
+  static absl::StatusOr<std::unique_ptr<PluginHost>> Create(boost::asio::io_context& io,
+                                                            ProcessLauncher& launcher,
+                                                            std::vector<PluginManifest> plugins,
+                                                            Options options);
+
+  // Starts every plugin, in name order.
+  void StartAll();
+  // Stops every plugin; `done` runs once all are stopped and no call to a
+  // plugin is outstanding.
+  void StopAll(std::function<void()> done);
+
+  // nullptr if no such plugin.
+  PluginSupervisor* Find(absl::string_view name) const;
+  const std::vector<std::unique_ptr<PluginSupervisor>>& plugins() const { return plugins_; }
+
+  // Gives the event the next event id and queues it for every subscriber.
+  uint64_t Publish(tracim::plugin::v1::Event event);
+
+  void OnPluginSettled(PluginSupervisor& plugin, PluginState state) override;
+
+  // The socket path for a plugin: <runtime>/plugin-<name>.sock, or a short
+  // <runtime>/p<index>.sock when that would not fit in a sockaddr_un.
+  static absl::StatusOr<std::filesystem::path> SocketPathFor(const std::filesystem::path& runtime_dir,
+                                                             const std::string& name, size_t index);
+
+ private:
+  PluginHost(boost::asio::io_context& io) : io_(io), strand_(boost::asio::make_strand(io)) {}
+  void DoSettled(std::string name, PluginState state);
+  void SendPluginsLoaded(const std::vector<PluginSupervisor*>& to);
+  void WaitForCalls(std::function<void()> done, int attempts_left);
+
+  boost::asio::io_context& io_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  std::vector<std::unique_ptr<PluginSupervisor>> plugins_;
+  std::atomic<uint64_t> next_event_id_{1};
+  // Strand only.
+  std::set<std::string> settled_;
+  bool initial_load_done_ = false;
+};
+
+}  // namespace tracim::broker
+
+#endif  // TRACIM_BROKER_SUPERVISOR_PLUGIN_HOST_H_

@@ -1,0 +1,591 @@
+#include "broker/supervisor/plugin_supervisor.h"
+
+#include <signal.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "boost/asio/post.hpp"
+#include "broker/common/grpc_status.h"
+#include "broker/events/plugin_event_stream.h"
+#include "grpc_health/v1/health.grpc.pb.h"
+#include "plugin_runner/runner_options.h"
+#include "spdlog/spdlog.h"
+#include "tracim/plugin/v1/handshake.h"
+#include "tracim/plugin/v1/plugin.grpc.pb.h"
+
+namespace tracim::broker {
+
+namespace asio = boost::asio;
+namespace v1 = tracim::plugin::v1;
+
+namespace {
+
+std::string RandomSecret() {
+  unsigned char bytes[32];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // No entropy source: nothing safe to do.
+      spdlog::critical("getrandom failed: {}", strerror(errno));
+      std::abort();
+    }
+    got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (unsigned char b : bytes) {
+    s.push_back(kHex[b >> 4]);
+    s.push_back(kHex[b & 15]);
+  }
+  return s;
+}
+
+bool ConstantTimeEquals(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::string Millis(absl::Duration d) { return absl::StrCat(absl::ToInt64Milliseconds(d), " ms"); }
+
+// What a runner exit code means, when the plugin never got to run.
+std::string RunnerExitNote(const ExitStatus& s) {
+  if (!s.exited) return "";
+  switch (s.code) {
+    case runner::kExitNotFound:
+      return " (command not found)";
+    case runner::kExitNotExecutable:
+      return " (command not executable)";
+    case runner::kExitSetupFailed:
+      return " (plugin runner could not apply the manifest's settings)";
+    case runner::kExitParentGone:
+      return " (broker went away during the spawn)";
+    case runner::kExitLibraryFailed:
+      return " (plugin library could not be loaded)";
+    default:
+      return "";
+  }
+}
+
+}  // namespace
+
+// One process launch of the plugin.
+struct PluginSupervisor::Launch {
+  uint64_t id = 0;
+  std::string secret;
+  std::unique_ptr<ChildProcess> process;
+  int pid = 0;
+  bool registered = false;
+  bool connected = false;
+  bool terminating = false;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::Plugin::Stub> stub;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health;
+  std::shared_ptr<PluginEventStream> events;
+};
+
+PluginSupervisor::PluginSupervisor(asio::io_context& io, ProcessLauncher& launcher,
+                                   PluginManifest manifest, Options options, Listener* listener)
+    : io_(io),
+      strand_(asio::make_strand(io)),
+      launcher_(launcher),
+      manifest_(std::move(manifest)),
+      options_(std::move(options)),
+      listener_(listener),
+      log_(spdlog::default_logger()),
+      start_timer_(strand_),
+      stop_timer_(strand_) {
+  absl::MutexLock lock(&status_mu_);
+  status_.set_name(manifest_.name);
+  status_.set_version(manifest_.version);
+  status_.set_state(PluginStateName(state_));
+}
+
+PluginSupervisor::~PluginSupervisor() = default;
+
+void PluginSupervisor::Start() {
+  asio::post(strand_, [this] { DoStart(); });
+}
+
+void PluginSupervisor::Stop(std::string reason, std::function<void()> done) {
+  asio::post(strand_, [this, reason = std::move(reason), done = std::move(done)]() mutable {
+    DoStop(std::move(reason), std::move(done));
+  });
+}
+
+void PluginSupervisor::HandleRegister(
+    std::string secret, v1::RegisterRequest request,
+    std::function<void(absl::StatusOr<v1::RegisterResponse>)> reply) {
+  asio::post(strand_, [this, secret = std::move(secret), request = std::move(request),
+                       reply = std::move(reply)]() mutable {
+    DoRegister(std::move(secret), std::move(request), std::move(reply));
+  });
+}
+
+void PluginSupervisor::Deliver(std::shared_ptr<const v1::Event> event) {
+  asio::post(strand_, [this, event = std::move(event)]() mutable { DoDeliver(std::move(event)); });
+}
+
+bool PluginSupervisor::IsCurrentSecret(const std::string& secret) const {
+  absl::MutexLock lock(&status_mu_);
+  return !secret_.empty() && ConstantTimeEquals(secret, secret_);
+}
+
+int PluginSupervisor::PendingCalls() const { return pending_calls_.load(); }
+
+v1::PluginStatus PluginSupervisor::Status() const {
+  absl::MutexLock lock(&status_mu_);
+  v1::PluginStatus s = status_;
+  if (s.state() == PluginStateName(PluginState::kReady) && ready_since_ != absl::InfinitePast()) {
+    s.set_uptime_ms(absl::ToInt64Milliseconds(absl::Now() - ready_since_));
+  }
+  return s;
+}
+
+// --- Launch -----------------------------------------------------------------
+
+std::vector<std::string> PluginSupervisor::BuildEnvironment(const Launch& launch) const {
+  std::vector<std::string> env = options_.base_env;
+  // Interpreted plugins: every printed line reaches the log at once.
+  env.push_back("PYTHONUNBUFFERED=1");
+  for (const auto& [k, v] : manifest_.env) env.push_back(absl::StrCat(k, "=", v));
+  env.push_back(absl::StrCat(v1::kEnvPluginName, "=", manifest_.name));
+  env.push_back(absl::StrCat(v1::kEnvPluginSecret, "=", launch.secret));
+  env.push_back(absl::StrCat(v1::kEnvPluginSocket, "=", options_.socket_path.string()));
+  env.push_back(absl::StrCat(v1::kEnvBrokerSocket, "=", options_.broker_socket.string()));
+  env.push_back(absl::StrCat(v1::kEnvProtocolVersions, "=",
+                             absl::StrJoin(kSupportedProtocolVersions, ",")));
+  env.push_back(absl::StrCat(v1::kEnvPluginLaunch, "=", launch.id));
+  return env;
+}
+
+std::vector<std::string> PluginSupervisor::BuildRunnerArgv() const {
+  runner::RunnerOptions o;
+  o.parent_pid = getpid();
+  o.dir = manifest_.folder.string();
+  o.rlimit_as = manifest_.limits.memory_bytes;
+  o.rlimit_cpu = manifest_.limits.cpu_seconds;
+  o.rlimit_nofile = manifest_.limits.open_files;
+  o.rlimit_nproc = manifest_.limits.processes;
+  if (geteuid() == 0) {
+    o.user = manifest_.user;
+    o.group = manifest_.group;
+  }
+  if (!manifest_.library.empty()) {
+    o.library = manifest_.library.string();
+  } else {
+    o.command = manifest_.command;
+  }
+  std::vector<std::string> argv = {options_.runner.string()};
+  for (auto& a : runner::FormatRunnerOptions(o)) argv.push_back(std::move(a));
+  return argv;
+}
+
+void PluginSupervisor::DoStart() {
+  if (state_ != PluginState::kStopped && state_ != PluginState::kFailed) return;
+  if (launch_ != nullptr) return;  // a failed launch is still being stopped
+  auto launch = std::make_unique<Launch>();
+  launch->id = ++launch_count_;
+  launch->secret = RandomSecret();
+  {
+    absl::MutexLock lock(&status_mu_);
+    secret_ = launch->secret;
+  }
+  registration_.reset();
+  refusal_.clear();
+  SetState(PluginState::kStarting);
+  // A stale socket from a previous launch must not answer the connect-back.
+  ::unlink(options_.socket_path.c_str());
+
+  LaunchSpec spec;
+  spec.executable = options_.runner.string();
+  spec.argv = BuildRunnerArgv();
+  spec.env = BuildEnvironment(*launch);
+  spec.cwd = manifest_.folder;
+
+  // Output lines are logged straight from the launcher's strand (spdlog is
+  // thread-safe); the pid is filled in once known.
+  auto pid_cell = std::make_shared<std::atomic<int>>(0);
+  ChildCallbacks callbacks;
+  callbacks.on_line = [log = log_, name = manifest_.name, pid_cell](OutputStream stream,
+                                                                   absl::string_view line) {
+    log->info("[{} pid={}{}] {}", name, pid_cell->load(),
+              stream == OutputStream::kStderr ? " stderr" : "",
+              std::string_view(line.data(), line.size()));
+  };
+  uint64_t id = launch->id;
+  callbacks.on_exit = [this, id](ExitStatus status) {
+    asio::post(strand_, [this, id, status] { OnExit(id, status); });
+  };
+  auto child = launcher_.Launch(spec, std::move(callbacks));
+  if (!child.ok()) {
+    Fail(absl::StrCat("cannot start the plugin runner: ", child.status().message()));
+    return;
+  }
+  launch->pid = (*child)->pid();
+  pid_cell->store(launch->pid);
+  launch->process = std::move(*child);
+  launch_ = std::move(launch);
+  launched_at_ = absl::Now();
+  SetState(PluginState::kRegistering);
+  log_->info("plugin '{}' launched: pid {}, launch {}", manifest_.name, launch_->pid, id);
+
+  absl::Duration timeout = manifest_.start_timeout.value_or(options_.start_timeout);
+  start_timer_.expires_after(absl::ToChronoNanoseconds(timeout));
+  start_timer_.async_wait([this, id](const boost::system::error_code& ec) {
+    if (!ec) OnStartTimeout(id);
+  });
+}
+
+void PluginSupervisor::OnStartTimeout(uint64_t launch_id) {
+  if (!launch_ || launch_->id != launch_id || state_ != PluginState::kRegistering) return;
+  // Once registered, the connect-back's own deadline decides.
+  if (launch_->registered) return;
+  absl::Duration timeout = manifest_.start_timeout.value_or(options_.start_timeout);
+  std::string reason = absl::StrCat("did not register within the start timeout (", Millis(timeout), ")");
+  if (!refusal_.empty()) absl::StrAppend(&reason, "; Register was refused: ", refusal_);
+  Fail(std::move(reason));
+}
+
+// --- Handshake --------------------------------------------------------------
+
+void PluginSupervisor::DoRegister(std::string secret, v1::RegisterRequest request,
+                                  std::function<void(absl::StatusOr<v1::RegisterResponse>)> reply) {
+  if (!launch_ || state_ != PluginState::kRegistering) {
+    reply(absl::FailedPreconditionError(absl::StrCat("plugin '", manifest_.name,
+                                                     "' is not expecting a registration (state ",
+                                                     PluginStateName(state_), ")")));
+    return;
+  }
+  if (secret.empty() || !ConstantTimeEquals(secret, launch_->secret)) {
+    refusal_ = secret.empty() ? absl::StrCat("missing ", v1::kSecretMetadataKey, " metadata")
+                              : "wrong secret";
+    log_->warn("plugin '{}': Register refused: {}", manifest_.name, refusal_);
+    reply(absl::UnauthenticatedError(
+        absl::StrCat(refusal_, " for plugin '", manifest_.name, "'")));
+    return;
+  }
+  if (launch_->registered) {
+    reply(absl::FailedPreconditionError(absl::StrCat(
+        "plugin '", manifest_.name, "' is already registered (launch ", launch_->id, ")")));
+    return;
+  }
+  auto registration = ValidateRegistration(request, manifest_.name);
+  if (!registration.ok()) {
+    reply(registration.status());
+    Fail(absl::StrCat("registration refused: ", registration.status().message()));
+    return;
+  }
+  launch_->registered = true;
+  registration_ = std::move(*registration);
+  subscribed_ = std::set<std::string>(registration_->hooks.begin(), registration_->hooks.end());
+
+  v1::RegisterResponse response;
+  response.set_protocol_version(registration_->protocol_version);
+  response.set_broker_version(TRACIM_BROKER_VERSION);
+  for (const auto& [k, v] : options_.settings) (*response.mutable_settings())[k] = v;
+  reply(std::move(response));
+  PublishStatus();
+  ConnectBack(launch_->id);
+}
+
+void PluginSupervisor::ConnectBack(uint64_t launch_id) {
+  grpc::ChannelArguments args;
+  // Plugins are local: reconnect fast after a restart.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  launch_->channel = grpc::CreateCustomChannel("unix:" + options_.socket_path.string(),
+                                               grpc::InsecureChannelCredentials(), args);
+  launch_->stub = v1::Plugin::NewStub(launch_->channel);
+  launch_->health = grpc::health::v1::Health::NewStub(launch_->channel);
+
+  struct Call {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+  };
+  auto call = std::make_shared<Call>();
+  call->request.set_service(v1::kPluginServiceName);
+  call->context.AddMetadata(v1::kSecretMetadataKey, launch_->secret);
+  // The whole launch must fit in the start timeout; allow at least 100 ms.
+  absl::Duration timeout = manifest_.start_timeout.value_or(options_.start_timeout);
+  absl::Duration left = std::max(timeout - (absl::Now() - launched_at_), absl::Milliseconds(100));
+  call->context.set_deadline(absl::ToChronoTime(absl::Now() + left));
+  call->context.set_wait_for_ready(true);
+  pending_calls_++;
+  launch_->health->async()->Check(
+      &call->context, &call->request, &call->response,
+      [this, call, launch_id](grpc::Status status) {
+        absl::Status result = FromGrpcStatus(status);
+        if (status.ok() &&
+            call->response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+          result = absl::UnavailableError(absl::StrCat(
+              "health status ",
+              grpc::health::v1::HealthCheckResponse::ServingStatus_Name(call->response.status())));
+        }
+        asio::post(strand_, [this, launch_id, result] { OnConnectBack(launch_id, result); });
+        pending_calls_--;
+      });
+}
+
+void PluginSupervisor::OnConnectBack(uint64_t launch_id, absl::Status status) {
+  if (!launch_ || launch_->id != launch_id || state_ != PluginState::kRegistering) return;
+  if (!status.ok()) {
+    Fail(absl::StrCat("plugin socket never reachable: ", options_.socket_path.string(), ": ",
+                      absl::StatusCodeToString(status.code()), ": ", status.message()));
+    return;
+  }
+  launch_->connected = true;
+  start_timer_.cancel();
+  ready_at_ = absl::Now();
+  SetState(PluginState::kReady);
+  std::vector<std::string> routes;
+  for (const auto& r : registration_->routes) {
+    routes.push_back(absl::StrCat(r.method, " ", r.pattern.pattern()));
+  }
+  log_->info(
+      "plugin '{}' ready: pid {}, version {}, protocol {}, hooks [{}], routes [{}], "
+      "spawn to ready {:.1f} ms",
+      manifest_.name, launch_->pid, registration_->version, registration_->protocol_version,
+      absl::StrJoin(registration_->hooks, ", "), absl::StrJoin(routes, ", "),
+      absl::ToDoubleMilliseconds(ready_at_ - launched_at_));
+  OpenEventStream();
+  listener_->OnPluginSettled(*this, PluginState::kReady);
+}
+
+// --- Exit, failure, stop ----------------------------------------------------
+
+void PluginSupervisor::OnExit(uint64_t launch_id, ExitStatus status) {
+  if (!launch_ || launch_->id != launch_id) return;
+  std::string how = status.Describe();
+  int pid = launch_->pid;
+  if (launch_->events) launch_->events->Cancel();
+  launch_.reset();
+  start_timer_.cancel();
+  stop_timer_.cancel();
+  RequeueUnacked();
+  switch (state_) {
+    case PluginState::kStopping:
+      log_->info("plugin '{}' stopped (pid {}, {})", manifest_.name, pid, how);
+      last_exit_reason_ = how;
+      SetState(PluginState::kStopped);
+      break;
+    case PluginState::kStarting:
+    case PluginState::kRegistering: {
+      std::string reason =
+          absl::StrCat("exited before registering: ", how, RunnerExitNote(status));
+      if (!refusal_.empty()) absl::StrAppend(&reason, "; Register was refused: ", refusal_);
+      Fail(std::move(reason));
+      break;
+    }
+    case PluginState::kReady:
+      Fail(absl::StrCat("exited unexpectedly: ", how));
+      break;
+    case PluginState::kFailed:
+    case PluginState::kStopped:
+      log_->debug("plugin '{}' process {} ended ({})", manifest_.name, pid, how);
+      break;
+  }
+  PublishStatus();
+  auto waiters = std::move(stop_waiters_);
+  stop_waiters_.clear();
+  for (auto& w : waiters) w();
+}
+
+void PluginSupervisor::Fail(std::string reason) {
+  log_->error("plugin '{}' failed: {}", manifest_.name, reason);
+  last_exit_reason_ = std::move(reason);
+  start_timer_.cancel();
+  bool polite = launch_ && launch_->connected;
+  SetState(PluginState::kFailed);
+  if (launch_) Terminate(polite);
+  listener_->OnPluginSettled(*this, PluginState::kFailed);
+}
+
+void PluginSupervisor::DoStop(std::string reason, std::function<void()> done) {
+  if (done) stop_waiters_.push_back(std::move(done));
+  if (!launch_) {
+    if (state_ != PluginState::kFailed) SetState(PluginState::kStopped);
+    auto waiters = std::move(stop_waiters_);
+    stop_waiters_.clear();
+    for (auto& w : waiters) w();
+    return;
+  }
+  bool polite = launch_->connected && state_ == PluginState::kReady;
+  if (state_ != PluginState::kFailed) SetState(PluginState::kStopping);
+  log_->info("stopping plugin '{}' (pid {}): {}", manifest_.name, launch_->pid, reason);
+  stop_reason_ = std::move(reason);
+  Terminate(polite);
+}
+
+void PluginSupervisor::Terminate(bool polite) {
+  if (!launch_ || launch_->terminating) return;
+  launch_->terminating = true;
+  uint64_t id = launch_->id;
+  absl::Duration grace = manifest_.shutdown_grace.value_or(options_.shutdown_grace);
+  auto escalate = [this, id, grace](int signal, auto next) {
+    if (!launch_ || launch_->id != id) return;
+    log_->warn("plugin '{}' (pid {}) still running: sending {} to its process group",
+               manifest_.name, launch_->pid, signal == SIGTERM ? "SIGTERM" : "SIGKILL");
+    launch_->process->SignalGroup(signal);
+    if (signal == SIGTERM) {
+      stop_timer_.expires_after(absl::ToChronoNanoseconds(grace));
+      stop_timer_.async_wait([next](const boost::system::error_code& ec) {
+        if (!ec) next();
+      });
+    }
+  };
+  auto kill = [escalate] { escalate(SIGKILL, [] {}); };
+  auto term = [escalate, kill] { escalate(SIGTERM, kill); };
+  if (polite && launch_->stub) {
+    struct Call {
+      grpc::ClientContext context;
+      v1::ShutdownRequest request;
+      v1::ShutdownResponse response;
+    };
+    auto call = std::make_shared<Call>();
+    call->request.set_reason(stop_reason_.empty() ? "plugin failed" : stop_reason_);
+    call->request.set_grace_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(grace)));
+    call->context.AddMetadata(v1::kSecretMetadataKey, launch_->secret);
+    call->context.set_deadline(absl::ToChronoTime(absl::Now() + grace));
+    pending_calls_++;
+    launch_->stub->async()->Shutdown(&call->context, &call->request, &call->response,
+                                     [this, call](grpc::Status) { pending_calls_--; });
+    stop_timer_.expires_after(absl::ToChronoNanoseconds(grace));
+    stop_timer_.async_wait([term](const boost::system::error_code& ec) {
+      if (!ec) term();
+    });
+  } else {
+    launch_->process->SignalGroup(SIGTERM);
+    stop_timer_.expires_after(absl::ToChronoNanoseconds(grace));
+    stop_timer_.async_wait([kill](const boost::system::error_code& ec) {
+      if (!ec) kill();
+    });
+  }
+}
+
+// --- Events -----------------------------------------------------------------
+
+void PluginSupervisor::DoDeliver(std::shared_ptr<const v1::Event> event) {
+  // Until the first registration the subscriptions are unknown: queue, and
+  // filter when they are known.
+  if (registration_ && !subscribed_.count(event->hook())) return;
+  if (pending_.size() + unacked_.size() >= options_.event_queue_capacity) {
+    events_dropped_++;
+    // One line per power of two: visible, without flooding the log.
+    if ((events_dropped_ & (events_dropped_ - 1)) == 0) {
+      log_->warn("plugin '{}': event queue full ({} events): dropped event {} ({}); {} dropped so far",
+                 manifest_.name, options_.event_queue_capacity, event->event_id(),
+                 event->event_type(), events_dropped_);
+    }
+    PublishStatus();
+    return;
+  }
+  pending_.push_back(std::move(event));
+  FlushEvents();
+  PublishStatus();
+}
+
+void PluginSupervisor::OpenEventStream() {
+  // Events queued before the subscriptions were known.
+  std::erase_if(pending_, [this](const auto& e) { return !subscribed_.count(e->hook()); });
+  uint64_t id = launch_->id;
+  PluginEventStream::Callbacks callbacks;
+  callbacks.on_ack = [this, id](const v1::EventAck& ack) {
+    std::vector<uint64_t> ids(ack.event_ids().begin(), ack.event_ids().end());
+    asio::post(strand_, [this, id, ids = std::move(ids)]() mutable { OnAck(id, std::move(ids)); });
+  };
+  callbacks.on_done = [this, id](const grpc::Status& status) {
+    std::string error = status.ok() ? "" : absl::StrCat(status.error_code(), ": ", status.error_message());
+    asio::post(strand_, [this, id, error] { OnEventStreamDone(id, error); });
+    pending_calls_--;
+  };
+  pending_calls_++;
+  launch_->events = PluginEventStream::Open(launch_->stub.get(), launch_->secret, std::move(callbacks));
+  FlushEvents();
+}
+
+void PluginSupervisor::FlushEvents() {
+  if (state_ != PluginState::kReady || !launch_ || !launch_->events) return;
+  while (!pending_.empty()) {
+    v1::EventBatch batch;
+    while (!pending_.empty() && static_cast<size_t>(batch.events_size()) < options_.max_batch) {
+      auto& event = pending_.front();
+      *batch.add_events() = *event;
+      unacked_.emplace(event->event_id(), std::move(event));
+      pending_.pop_front();
+    }
+    launch_->events->Send(std::move(batch));
+  }
+}
+
+void PluginSupervisor::OnAck(uint64_t launch_id, std::vector<uint64_t> ids) {
+  if (!launch_ || launch_->id != launch_id) return;
+  for (uint64_t id : ids) events_acknowledged_ += unacked_.erase(id);
+  PublishStatus();
+}
+
+void PluginSupervisor::OnEventStreamDone(uint64_t launch_id, std::string error) {
+  if (!launch_ || launch_->id != launch_id) return;
+  launch_->events.reset();
+  RequeueUnacked();
+  if (state_ == PluginState::kReady) {
+    Fail(absl::StrCat("event stream ended: ", error.empty() ? "closed by the plugin" : error));
+  }
+}
+
+void PluginSupervisor::RequeueUnacked() {
+  // unacked_ is ordered by event id, i.e. publication order.
+  for (auto it = unacked_.rbegin(); it != unacked_.rend(); ++it) {
+    auto copy = std::make_shared<v1::Event>(*it->second);
+    copy->set_redelivered(true);
+    pending_.push_front(std::move(copy));
+  }
+  unacked_.clear();
+}
+
+// --- Status -----------------------------------------------------------------
+
+void PluginSupervisor::SetState(PluginState state) {
+  state_ = state;
+  PublishStatus();
+}
+
+void PluginSupervisor::PublishStatus() {
+  absl::MutexLock lock(&status_mu_);
+  status_.set_state(PluginStateName(state_));
+  status_.set_pid(launch_ ? launch_->pid : 0);
+  status_.set_restarts(restarts_);
+  status_.set_last_exit_reason(last_exit_reason_);
+  ready_since_ = state_ == PluginState::kReady ? ready_at_ : absl::InfinitePast();
+  status_.set_uptime_ms(0);
+  if (registration_) {
+    if (!registration_->version.empty()) status_.set_version(registration_->version);
+    status_.clear_hooks();
+    for (const auto& h : registration_->hooks) status_.add_hooks(h);
+    status_.clear_routes();
+    for (const auto& r : registration_->routes) {
+      auto* route = status_.add_routes();
+      route->set_method(r.method);
+      route->set_path(r.pattern.pattern());
+      route->set_public_(r.public_route);
+      route->set_timeout_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(r.timeout)));
+    }
+  }
+  status_.set_events_queued(pending_.size() + unacked_.size());
+  status_.set_events_acknowledged(events_acknowledged_);
+  status_.set_events_dropped(events_dropped_);
+}
+
+}  // namespace tracim::broker
