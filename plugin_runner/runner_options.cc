@@ -1,5 +1,9 @@
 #include "plugin_runner/runner_options.h"
 
+#include <algorithm>
+#include <iterator>
+#include <limits>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -31,11 +35,21 @@ absl::StatusOr<RunnerOptions> ParseRunnerOptions(const std::vector<std::string>&
       if (o.command.empty()) return absl::InvalidArgumentError("--: missing command");
       break;
     }
+    static constexpr const char* kKnown[] = {
+        "--parent-pid", "--dir",        "--library",     "--user",       "--group",
+        "--rlimit-as",  "--rlimit-cpu", "--rlimit-nofile", "--rlimit-nproc"};
+    if (std::find(std::begin(kKnown), std::end(kKnown), a) == std::end(kKnown)) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown option '", a, "'"));
+    }
     auto v = value(a);
     if (!v.ok()) return v.status();
     if (a == "--parent-pid") {
       auto n = ParseCount(a, *v);
       if (!n.ok()) return n.status();
+      if (*n > static_cast<uint64_t>(std::numeric_limits<pid_t>::max())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(a, ": ", *v, " is not a process id"));
+      }
       o.parent_pid = static_cast<pid_t>(*n);
     } else if (a == "--dir") {
       o.dir = *v;
@@ -54,8 +68,6 @@ absl::StatusOr<RunnerOptions> ParseRunnerOptions(const std::vector<std::string>&
        : a == "--rlimit-nofile"
            ? o.rlimit_nofile
            : o.rlimit_nproc) = *n;
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown option '", a, "'"));
     }
   }
   if (o.parent_pid == 0) return absl::InvalidArgumentError("--parent-pid is required");

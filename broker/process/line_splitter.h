@@ -18,7 +18,7 @@ class LineSplitter {
   static constexpr absl::string_view kTruncatedMark = " [line truncated]";
 
   // `on_line` receives each complete line without its "\n" (and without a
-  // trailing "\r").
+  // trailing "\r"). The maximum counts the line's bytes without them.
   LineSplitter(size_t max_line_bytes, std::function<void(absl::string_view)> on_line);
 
   // Feeds bytes; calls on_line for every line completed.
@@ -27,7 +27,9 @@ class LineSplitter {
   void Finish();
 
  private:
-  void Emit(absl::string_view line, bool truncated);
+  // Emits partial_ as a complete line (without a trailing '\r'), cut and
+  // marked if longer than the maximum.
+  void EmitPartial();
 
   size_t max_line_bytes_;
   std::function<void(absl::string_view)> on_line_;

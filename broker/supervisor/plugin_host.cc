@@ -35,6 +35,8 @@ absl::StatusOr<std::unique_ptr<PluginHost>> PluginHost::Create(asio::io_context&
                                                                std::vector<PluginManifest> plugins,
                                                                Options options) {
   std::unique_ptr<PluginHost> host(new PluginHost(io));
+  host->on_settled_ = std::move(options.on_settled);
+  host->on_all_settled_ = std::move(options.on_all_settled);
   for (size_t i = 0; i < plugins.size(); ++i) {
     PluginSupervisor::Options o;
     o.runner = options.runner;
@@ -58,6 +60,12 @@ void PluginHost::StartAll() {
   // Name order (discovery sorted them); each Start only spawns, so plugins
   // come up in parallel.
   for (auto& p : plugins_) p->Start();
+  if (plugins_.empty()) {
+    asio::post(strand_, [this] {
+      initial_load_done_ = true;
+      if (on_all_settled_) on_all_settled_();
+    });
+  }
 }
 
 PluginSupervisor* PluginHost::Find(absl::string_view name) const {
@@ -84,6 +92,7 @@ void PluginHost::OnPluginSettled(PluginSupervisor& plugin, PluginState state) {
 }
 
 void PluginHost::DoSettled(std::string name, PluginState state) {
+  if (on_settled_) on_settled_(name, state);
   if (initial_load_done_) {
     // A plugin that comes back later gets its own on_plugins_loaded.
     if (state == PluginState::kReady) SendPluginsLoaded({Find(name)});
@@ -98,6 +107,7 @@ void PluginHost::DoSettled(std::string name, PluginState state) {
   }
   spdlog::info("plugins loaded: {} ready, {} failed", ready.size(), plugins_.size() - ready.size());
   SendPluginsLoaded(ready);
+  if (on_all_settled_) on_all_settled_();
 }
 
 void PluginHost::SendPluginsLoaded(const std::vector<PluginSupervisor*>& to) {

@@ -39,6 +39,12 @@ class PluginHost : public PluginSupervisor::Listener {
     std::map<std::string, std::map<std::string, std::string>> settings;
     // Environment passed on to plugins (already filtered).
     std::vector<std::string> base_env;
+    // Told, on the host's strand, each time a plugin becomes ready or fails
+    // (service readiness notification, benchmarks). Must not block.
+    std::function<void(const std::string& name, PluginState state)> on_settled;
+    // Told once, on the host's strand, when every plugin of the start is
+    // ready or failed (right after on_plugins_loaded was queued).
+    std::function<void()> on_all_settled;
   };
 
   // Fails (INVALID_ARGUMENT naming broker.runtime_dir) when a plugin socket
@@ -77,6 +83,8 @@ class PluginHost : public PluginSupervisor::Listener {
   boost::asio::io_context& io_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   std::vector<std::unique_ptr<PluginSupervisor>> plugins_;
+  std::function<void(const std::string&, PluginState)> on_settled_;
+  std::function<void()> on_all_settled_;
   std::atomic<uint64_t> next_event_id_{1};
   // Strand only.
   std::set<std::string> settled_;

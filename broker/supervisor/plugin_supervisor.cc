@@ -227,6 +227,7 @@ void PluginSupervisor::DoStart() {
   callbacks.on_exit = [this, id](ExitStatus status) {
     asio::post(strand_, [this, id, status] { OnExit(id, status); });
   };
+  launched_at_ = absl::Now();
   auto child = launcher_.Launch(spec, std::move(callbacks));
   if (!child.ok()) {
     Fail(absl::StrCat("cannot start the plugin runner: ", child.status().message()));
@@ -236,7 +237,6 @@ void PluginSupervisor::DoStart() {
   pid_cell->store(launch->pid);
   launch->process = std::move(*child);
   launch_ = std::move(launch);
-  launched_at_ = absl::Now();
   SetState(PluginState::kRegistering);
   log_->info("plugin '{}' launched: pid {}, launch {}", manifest_.name, launch_->pid, id);
 
@@ -287,6 +287,8 @@ void PluginSupervisor::DoRegister(std::string secret, v1::RegisterRequest reques
     return;
   }
   launch_->registered = true;
+  log_->debug("plugin '{}': Register accepted {:.1f} ms after the spawn", manifest_.name,
+              absl::ToDoubleMilliseconds(absl::Now() - launched_at_));
   registration_ = std::move(*registration);
   subscribed_ = std::set<std::string>(registration_->hooks.begin(), registration_->hooks.end());
 

@@ -1,0 +1,226 @@
+#include "sdk_cpp/src/plugin_registry.h"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "sdk_cpp/src/hook_catalogue.h"
+#include "sdk_cpp/src/string_view_compat.h"
+
+namespace tracim::plugin::internal {
+namespace {
+
+// Calls the typed Plugin method of one hook with the event's entity.
+using HookCaller = void (*)(Plugin& plugin, const Event& event);
+
+HookCaller TypedHookCaller(std::string_view hook) {
+  static const auto* const kCallers = new std::map<std::string_view, HookCaller>{
+      {"on_plugins_loaded",
+       [](Plugin& p, const Event& e) { p.OnPluginsLoaded(e, e.plugins_loaded()); }},
+      {"on_user_created", [](Plugin& p, const Event& e) { p.OnUserCreated(e, e.user()); }},
+      {"on_user_modified", [](Plugin& p, const Event& e) { p.OnUserModified(e, e.user()); }},
+      {"on_user_deleted", [](Plugin& p, const Event& e) { p.OnUserDeleted(e, e.user()); }},
+      {"on_workspace_created",
+       [](Plugin& p, const Event& e) { p.OnWorkspaceCreated(e, e.workspace()); }},
+      {"on_workspace_modified",
+       [](Plugin& p, const Event& e) { p.OnWorkspaceModified(e, e.workspace()); }},
+      {"on_workspace_deleted",
+       [](Plugin& p, const Event& e) { p.OnWorkspaceDeleted(e, e.workspace()); }},
+      {"on_user_config_in_workspace_created",
+       [](Plugin& p, const Event& e) { p.OnUserConfigInWorkspaceCreated(e, e.member()); }},
+      {"on_user_config_in_workspace_modified",
+       [](Plugin& p, const Event& e) { p.OnUserConfigInWorkspaceModified(e, e.member()); }},
+      {"on_user_config_in_workspace_deleted",
+       [](Plugin& p, const Event& e) { p.OnUserConfigInWorkspaceDeleted(e, e.member()); }},
+      {"on_content_created", [](Plugin& p, const Event& e) { p.OnContentCreated(e, e.content()); }},
+      {"on_content_modified",
+       [](Plugin& p, const Event& e) { p.OnContentModified(e, e.content()); }},
+      {"on_content_deleted", [](Plugin& p, const Event& e) { p.OnContentDeleted(e, e.content()); }},
+      {"on_content_revision_created",
+       [](Plugin& p, const Event& e) { p.OnContentRevisionCreated(e, e.content()); }},
+  };
+  auto it = kCallers->find(hook);
+  return it == kCallers->end() ? nullptr : it->second;
+}
+
+// The message of the exception being handled; call from a catch block only.
+std::string CurrentExceptionMessage() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+}  // namespace
+
+PluginRegistry::PluginRegistry(std::string plugin_name) { context_.name_ = std::move(plugin_name); }
+
+void PluginRegistry::Fail(absl::Status status) {
+  if (status_.ok()) status_ = std::move(status);
+}
+
+void PluginRegistry::AddPlugin(std::unique_ptr<Plugin> plugin,
+                               const std::vector<std::string_view>& hooks) {
+  if (plugin == nullptr) {
+    Fail(absl::InvalidArgumentError("Register() was given a null plugin"));
+    return;
+  }
+  Plugin* raw = plugin.get();
+  plugins_.push_back(std::move(plugin));
+  for (std::string_view hook : hooks) {
+    HookCaller caller = TypedHookCaller(hook);
+    handlers_[std::string(hook)].push_back(
+        [raw, caller](const Event& event) { caller(*raw, event); });
+  }
+}
+
+void PluginRegistry::Subscribe(std::string_view hook, EventHandler handler) {
+  if (!IsKnownHook(hook)) {
+    Fail(
+        absl::InvalidArgumentError(absl::StrCat("Subscribe(): unknown hook '", AsAbsl(hook), "'")));
+    return;
+  }
+  if (!handler) {
+    Fail(absl::InvalidArgumentError(
+        absl::StrCat("Subscribe(\"", AsAbsl(hook), "\"): empty handler")));
+    return;
+  }
+  handlers_[std::string(hook)].push_back(std::move(handler));
+}
+
+void PluginRegistry::AddRoute(std::string_view method, std::string_view path, RouteHandler handler,
+                              const RouteOptions& options) {
+  const std::string where =
+      absl::StrCat("AddRoute(\"", AsAbsl(method), "\", \"", AsAbsl(path), "\"): ");
+  if (!IsRouteMethod(method)) {
+    Fail(absl::InvalidArgumentError(
+        absl::StrCat(where, "method must be one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS")));
+    return;
+  }
+  absl::StatusOr<RoutePattern> pattern = RoutePattern::Parse(path, context_.name());
+  if (!pattern.ok()) {
+    Fail(absl::InvalidArgumentError(absl::StrCat(where, pattern.status().message())));
+    return;
+  }
+  if (!handler) {
+    Fail(absl::InvalidArgumentError(absl::StrCat(where, "empty handler")));
+    return;
+  }
+  if (options.timeout < std::chrono::milliseconds(0) || options.timeout > std::chrono::hours(1)) {
+    Fail(absl::InvalidArgumentError(absl::StrCat(where, "timeout must be between 0 and one hour")));
+    return;
+  }
+  for (const Route& route : routes_) {
+    if (route.method == method && route.pattern.Shape() == pattern->Shape()) {
+      Fail(absl::InvalidArgumentError(
+          absl::StrCat(where, "duplicates route ", route.method, " ", route.pattern.text())));
+      return;
+    }
+  }
+  routes_.push_back(Route{std::string(method), *std::move(pattern), std::move(handler), options});
+}
+
+std::vector<std::string> PluginRegistry::Hooks() const {
+  std::vector<std::string> hooks;
+  for (const auto& [hook, handlers] : handlers_) {
+    if (!handlers.empty()) hooks.push_back(hook);
+  }
+  return hooks;  // std::map: already sorted and unique.
+}
+
+std::vector<v1::Route> PluginRegistry::Routes() const {
+  std::vector<v1::Route> routes;
+  for (const Route& route : routes_) {
+    v1::Route& wire = routes.emplace_back();
+    wire.set_method(route.method);
+    wire.set_path(route.pattern.text());
+    wire.set_public_(route.options.public_route);
+    wire.set_timeout_ms(static_cast<uint32_t>(route.options.timeout.count()));
+  }
+  return routes;
+}
+
+void PluginRegistry::SetRegistration(std::map<std::string, std::string> settings,
+                                     std::string broker_version) {
+  context_.settings_ = std::move(settings);
+  context_.broker_version_ = std::move(broker_version);
+}
+
+absl::Status PluginRegistry::DispatchEvent(const Event& event, const LogSink& log) const {
+  auto it = handlers_.find(event.hook());
+  if (it == handlers_.end()) return absl::OkStatus();
+  absl::Status first_failure;
+  for (const EventHandler& handler : it->second) {
+    try {
+      handler(event);
+    } catch (...) {
+      std::string line = absl::StrCat("hook ", event.hook(), " threw on event ", event.event_id(),
+                                      ": ", CurrentExceptionMessage());
+      log(line);
+      if (first_failure.ok()) first_failure = absl::InternalError(line);
+    }
+  }
+  return first_failure;
+}
+
+HttpResponse PluginRegistry::HandleHttp(HttpRequest request, const LogSink& log) const {
+  const Route* found = nullptr;
+  if (!request.route.empty()) {
+    for (const Route& route : routes_) {
+      if (route.method == request.method && route.pattern.text() == request.route) {
+        found = &route;
+        break;
+      }
+    }
+  }
+  if (found == nullptr) {
+    // Not routed by the broker (the harness), or routed to a pattern this
+    // process does not know: match the path as the broker would.
+    bool other_method = false;
+    std::map<std::string, std::string> params;
+    for (const Route& route : routes_) {
+      std::optional<std::map<std::string, std::string>> match = route.pattern.Match(request.path);
+      if (!match) continue;
+      if (route.method != request.method) {
+        other_method = true;
+        continue;
+      }
+      if (found == nullptr || route.pattern.Specificity() > found->pattern.Specificity()) {
+        found = &route;
+        params = *std::move(match);
+      }
+    }
+    if (found == nullptr) {
+      return other_method
+                 ? HttpResponse::Message(405, absl::StrCat("method ", request.method,
+                                                           " not allowed on ", request.path))
+                 : HttpResponse::Message(404, absl::StrCat("no route for ", request.path));
+    }
+    request.route = found->pattern.text();
+    request.path_params = std::move(params);
+  }
+
+  HttpResponse response;
+  try {
+    response = found->handler(request);
+  } catch (...) {
+    std::string message = CurrentExceptionMessage();
+    log(absl::StrCat("route ", found->method, " ", found->pattern.text(), " threw: ", message));
+    return HttpResponse::Message(500, message);
+  }
+  if (response.status < 100 || response.status > 599) {
+    std::string message =
+        absl::StrCat("route handler returned the invalid HTTP status ", response.status);
+    log(absl::StrCat("route ", found->method, " ", found->pattern.text(), ": ", message));
+    return HttpResponse::Message(500, message);
+  }
+  return response;
+}
+
+}  // namespace tracim::plugin::internal
