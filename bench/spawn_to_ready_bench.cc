@@ -109,10 +109,13 @@ int main(int argc, char** argv) {
     stop_cv.wait(lock, [&] { return stopped; });
   }
   std::sort(ms.begin(), ms.end());
-  auto pct = [&](double p) { return ms[std::min(ms.size() - 1, size_t(p * (ms.size() - 1) + 0.5))]; };
-  std::printf("spawn_to_ready plugin=%s launches=%d min=%.2fms p50=%.2fms p90=%.2fms p99=%.2fms "
-              "max=%.2fms\n",
-              wanted.c_str(), launches, ms.front(), pct(0.5), pct(0.9), pct(0.99), ms.back());
+  auto pct = [&](double p) {
+    return ms[std::min(ms.size() - 1, size_t(p * (ms.size() - 1) + 0.5))];
+  };
+  std::printf(
+      "spawn_to_ready plugin=%s launches=%d min=%.2fms p50=%.2fms p90=%.2fms p99=%.2fms "
+      "max=%.2fms\n",
+      wanted.c_str(), launches, ms.front(), pct(0.5), pct(0.9), pct(0.99), ms.back());
 
   bool done = false;
   (*host)->StopAll([&] {

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "plugin_runner/runner_options.h"
-#include "tracim/plugin/plugin.h"
+#include "tracim/plugin/entry_points.h"
 
 namespace tracim::runner {
 namespace {
@@ -77,7 +77,8 @@ int Run(const RunnerOptions& o) {
   if (getppid() != o.parent_pid) Die(kExitParentGone, "the broker exited during the spawn");
 
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0) Die(kExitSetupFailed, "/dev/null: " + Errno());
+  if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0)
+    Die(kExitSetupFailed, "/dev/null: " + Errno());
   // Nothing of the broker's leaks into the plugin beyond stdio.
   close_range(3, ~0U, 0);
 
@@ -86,20 +87,31 @@ int Run(const RunnerOptions& o) {
   SetLimit(RLIMIT_CPU, "CPU limit (RLIMIT_CPU)", o.rlimit_cpu);
   SetLimit(RLIMIT_NOFILE, "open files limit (RLIMIT_NOFILE)", o.rlimit_nofile);
   SetLimit(RLIMIT_NPROC, "process limit (RLIMIT_NPROC)", o.rlimit_nproc);
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Die(kExitSetupFailed, "no_new_privs: " + Errno());
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    Die(kExitSetupFailed, "no_new_privs: " + Errno());
 
   if (!o.library.empty()) {
-    void* handle = dlopen(o.library.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) Die(kExitLibraryFailed, std::string("cannot load library: ") + dlerror());
+    // Lazy binding, as for any executable: RTLD_NOW would resolve every
+    // function of gRPC, protobuf and the SDK up front, which was half of a
+    // library plugin's spawn-to-ready time.
+    void* handle = dlopen(o.library.c_str(), RTLD_LAZY | RTLD_LOCAL);
+    if (handle == nullptr)
+      Die(kExitLibraryFailed, std::string("cannot load library: ") + dlerror());
     void* symbol = dlsym(handle, tracim::plugin::kRegisterSymbol);
     if (symbol == nullptr) {
       Die(kExitLibraryFailed, "'" + o.library + "' has no " + tracim::plugin::kRegisterSymbol +
                                   " function (declare it extern \"C\")");
     }
+    // Found in the plugin's dependencies: the SDK it was linked with.
+    void* run = dlsym(handle, tracim::plugin::kRunSymbol);
+    if (run == nullptr) {
+      Die(kExitLibraryFailed, "'" + o.library + "' is not linked with the tracim plugin SDK (no " +
+                                  tracim::plugin::kRunSymbol + " function)");
+    }
     std::string arg0 = o.library;
     char* argv[] = {arg0.data(), nullptr};
-    return tracim::plugin::RunPlugin(reinterpret_cast<tracim::plugin::RegisterFunction>(symbol), 1,
-                                     argv);
+    return reinterpret_cast<tracim::plugin::RunFunction>(run)(
+        reinterpret_cast<tracim::plugin::RegisterFunction>(symbol), 1, argv);
   }
 
   std::vector<char*> argv;

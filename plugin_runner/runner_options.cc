@@ -35,9 +35,9 @@ absl::StatusOr<RunnerOptions> ParseRunnerOptions(const std::vector<std::string>&
       if (o.command.empty()) return absl::InvalidArgumentError("--: missing command");
       break;
     }
-    static constexpr const char* kKnown[] = {
-        "--parent-pid", "--dir",        "--library",     "--user",       "--group",
-        "--rlimit-as",  "--rlimit-cpu", "--rlimit-nofile", "--rlimit-nproc"};
+    static constexpr const char* kKnown[] = {"--parent-pid", "--dir",           "--library",
+                                             "--user",       "--group",         "--rlimit-as",
+                                             "--rlimit-cpu", "--rlimit-nofile", "--rlimit-nproc"};
     if (std::find(std::begin(kKnown), std::end(kKnown), a) == std::end(kKnown)) {
       return absl::InvalidArgumentError(absl::StrCat("unknown option '", a, "'"));
     }
@@ -47,8 +47,7 @@ absl::StatusOr<RunnerOptions> ParseRunnerOptions(const std::vector<std::string>&
       auto n = ParseCount(a, *v);
       if (!n.ok()) return n.status();
       if (*n > static_cast<uint64_t>(std::numeric_limits<pid_t>::max())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(a, ": ", *v, " is not a process id"));
+        return absl::InvalidArgumentError(absl::StrCat(a, ": ", *v, " is not a process id"));
       }
       o.parent_pid = static_cast<pid_t>(*n);
     } else if (a == "--dir") {
@@ -63,11 +62,10 @@ absl::StatusOr<RunnerOptions> ParseRunnerOptions(const std::vector<std::string>&
                a == "--rlimit-nproc") {
       auto n = ParseCount(a, *v);
       if (!n.ok()) return n.status();
-      (a == "--rlimit-as"    ? o.rlimit_as
-       : a == "--rlimit-cpu" ? o.rlimit_cpu
-       : a == "--rlimit-nofile"
-           ? o.rlimit_nofile
-           : o.rlimit_nproc) = *n;
+      (a == "--rlimit-as"       ? o.rlimit_as
+       : a == "--rlimit-cpu"    ? o.rlimit_cpu
+       : a == "--rlimit-nofile" ? o.rlimit_nofile
+                                : o.rlimit_nproc) = *n;
     }
   }
   if (o.parent_pid == 0) return absl::InvalidArgumentError("--parent-pid is required");

@@ -39,8 +39,8 @@ constexpr char kUsage[] =
 // Variables of the broker's environment that plugins inherit; everything
 // else is withheld (secrets in the broker's environment stay there).
 bool IsInherited(absl::string_view var) {
-  static constexpr const char* kNames[] = {"PATH",   "LANG",   "LANGUAGE", "TZ",
-                                           "HOME",   "USER",   "LOGNAME",  "TMPDIR",
+  static constexpr const char* kNames[] = {"PATH",         "LANG",          "LANGUAGE",    "TZ",
+                                           "HOME",         "USER",          "LOGNAME",     "TMPDIR",
                                            "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
   absl::string_view name = var.substr(0, var.find('='));
   if (absl::StartsWith(name, "LC_")) return true;
@@ -85,15 +85,14 @@ int Run(const std::filesystem::path& config_file) {
   for (const auto& w : config->warnings) spdlog::warn("config: {}", w);
 
   const char* systemd_dir = getenv("RUNTIME_DIRECTORY");
-  auto runtime = RuntimeDir::Prepare(config->runtime_dir,
-                                     systemd_dir ? std::optional<std::string>(systemd_dir)
-                                                 : std::nullopt);
+  auto runtime = RuntimeDir::Prepare(
+      config->runtime_dir, systemd_dir ? std::optional<std::string>(systemd_dir) : std::nullopt);
   if (!runtime.ok()) return Fatal(std::string(runtime.status().message()));
 
   std::filesystem::path runner = config->plugin_runner.value_or(DefaultRunner());
   if (::access(runner.c_str(), X_OK) != 0) {
-    return Fatal(absl::StrCat("broker.plugin_runner: '", runner.string(),
-                              "' is not an executable file"));
+    return Fatal(
+        absl::StrCat("broker.plugin_runner: '", runner.string(), "' is not an executable file"));
   }
 
   auto found = DiscoverPlugins(config->plugin_folder);
@@ -130,7 +129,8 @@ int Run(const std::filesystem::path& config_file) {
         if (ec) return;
         if (!stopping) {
           stopping = true;
-          spdlog::info("received {}: stopping every plugin", signal == SIGINT ? "SIGINT" : "SIGTERM");
+          spdlog::info("received {}: stopping every plugin",
+                       signal == SIGINT ? "SIGINT" : "SIGTERM");
           (*host)->StopAll([&io] { io.stop(); });
         } else {
           spdlog::info("already stopping; waiting for the plugins to exit");

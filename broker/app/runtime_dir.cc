@@ -52,8 +52,8 @@ absl::StatusOr<RuntimeDir> RuntimeDir::Prepare(
     return RuntimeDir(dir, false);
   }
   const char* tmp = getenv("TMPDIR");
-  std::string templ = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
-                                   "/tracim-broker-XXXXXX");
+  std::string templ =
+      absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/tracim-broker-XXXXXX");
   if (::mkdtemp(templ.data()) == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create a runtime folder '", templ, "': ", strerror(errno)));

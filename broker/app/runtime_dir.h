@@ -28,7 +28,8 @@ class RuntimeDir {
   const std::filesystem::path& path() const { return path_; }
 
  private:
-  RuntimeDir(std::filesystem::path path, bool temporary) : path_(std::move(path)), temporary_(temporary) {}
+  RuntimeDir(std::filesystem::path path, bool temporary)
+      : path_(std::move(path)), temporary_(temporary) {}
   std::filesystem::path path_;
   bool temporary_ = false;
 };

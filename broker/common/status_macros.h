@@ -11,10 +11,10 @@
 
 // Evaluates `expr` (an absl::Status) and returns it from the enclosing
 // function when it is not OK.
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::absl::Status tracim_status_ = (expr);            \
-    if (!tracim_status_.ok()) return tracim_status_;   \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status tracim_status_ = (expr);          \
+    if (!tracim_status_.ok()) return tracim_status_; \
   } while (false)
 
 #define TRACIM_STATUS_CONCAT_INNER_(a, b) a##b

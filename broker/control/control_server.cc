@@ -1,10 +1,9 @@
 #include "broker/control/control_server.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 

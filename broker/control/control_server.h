@@ -25,8 +25,8 @@ class ControlServer {
  public:
   // Listens on `socket_path` (replacing a stale socket file). UNAVAILABLE
   // naming the path if it cannot listen.
-  static absl::StatusOr<std::unique_ptr<ControlServer>> Start(const std::filesystem::path& socket_path,
-                                                              PluginHost& host);
+  static absl::StatusOr<std::unique_ptr<ControlServer>> Start(
+      const std::filesystem::path& socket_path, PluginHost& host);
   ~ControlServer();
 
   // Stops accepting calls and waits (bounded) for the running ones.

@@ -7,8 +7,8 @@ namespace tracim::broker {
 using tracim::plugin::v1::EventBatch;
 
 std::shared_ptr<PluginEventStream> PluginEventStream::Open(tracim::plugin::v1::Plugin::Stub* stub,
-                                                          const std::string& secret,
-                                                          Callbacks callbacks) {
+                                                           const std::string& secret,
+                                                           Callbacks callbacks) {
   std::shared_ptr<PluginEventStream> stream(new PluginEventStream(std::move(callbacks)));
   stream->self_ = stream;
   stream->context_.AddMetadata(tracim::plugin::v1::kSecretMetadataKey, secret);

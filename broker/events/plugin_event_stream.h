@@ -8,12 +8,12 @@
 #ifndef TRACIM_BROKER_EVENTS_PLUGIN_EVENT_STREAM_H_
 #define TRACIM_BROKER_EVENTS_PLUGIN_EVENT_STREAM_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <deque>
 #include <functional>
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -21,8 +21,8 @@
 
 namespace tracim::broker {
 
-class PluginEventStream : public grpc::ClientBidiReactor<tracim::plugin::v1::EventBatch,
-                                                         tracim::plugin::v1::EventAck> {
+class PluginEventStream
+    : public grpc::ClientBidiReactor<tracim::plugin::v1::EventBatch, tracim::plugin::v1::EventAck> {
  public:
   struct Callbacks {
     std::function<void(const tracim::plugin::v1::EventAck&)> on_ack;
@@ -32,8 +32,8 @@ class PluginEventStream : public grpc::ClientBidiReactor<tracim::plugin::v1::Eve
   };
 
   // Starts the call.
-  static std::shared_ptr<PluginEventStream> Open(tracim::plugin::v1::Plugin::Stub* stub, const std::string& secret,
-                                 Callbacks callbacks);
+  static std::shared_ptr<PluginEventStream> Open(tracim::plugin::v1::Plugin::Stub* stub,
+                                                 const std::string& secret, Callbacks callbacks);
 
   // Queues a batch; batches are written one at a time, in order. Dropped
   // once the stream is broken (the owner redelivers after on_done).

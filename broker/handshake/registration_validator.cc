@@ -6,20 +6,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "broker/common/status_macros.h"
-#include "broker/handshake/hook_catalogue.h"
+#include "tracim/plugin/v1/hook_catalogue.h"
+#include "tracim/plugin/v1/route_pattern.h"
 
 namespace tracim::broker {
 namespace {
 
-constexpr const char* kMethods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
-constexpr uint32_t kMaxRouteTimeoutMs = 3'600'000;
+using ::tracim::plugin::v1::IsKnownHook;
+using ::tracim::plugin::v1::IsRouteMethod;
+using ::tracim::plugin::v1::kRouteMethods;
+using ::tracim::plugin::v1::PluginRoutePrefix;
+using ::tracim::plugin::v1::RoutePattern;
 
-bool IsKnownMethod(const std::string& method) {
-  for (const char* m : kMethods) {
-    if (method == m) return true;
-  }
-  return false;
-}
+constexpr uint32_t kMaxRouteTimeoutMs = 3'600'000;
 
 }  // namespace
 
@@ -33,17 +32,17 @@ absl::StatusOr<uint32_t> NegotiateProtocolVersion(uint32_t requested,
     return absl::FailedPreconditionError(
         absl::StrCat("protocol_version is not set (the broker speaks ", speaks, ")"));
   }
-  return absl::FailedPreconditionError(
-      absl::StrCat("unsupported protocol version ", requested, " (the broker speaks ", speaks, ")"));
+  return absl::FailedPreconditionError(absl::StrCat("unsupported protocol version ", requested,
+                                                    " (the broker speaks ", speaks, ")"));
 }
 
 absl::StatusOr<Registration> ValidateRegistration(
     const tracim::plugin::v1::RegisterRequest& request, const std::string& expected_name,
     absl::Span<const uint32_t> supported) {
   if (request.name() != expected_name) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "plugin name '", request.name(), "' does not match the launched plugin '", expected_name,
-        "'"));
+    return absl::FailedPreconditionError(absl::StrCat("plugin name '", request.name(),
+                                                      "' does not match the launched plugin '",
+                                                      expected_name, "'"));
   }
   Registration r;
   r.name = request.name();
@@ -60,19 +59,18 @@ absl::StatusOr<Registration> ValidateRegistration(
     if (seen_hooks.insert(hook).second) r.hooks.push_back(hook);
   }
 
-  const std::string prefix = absl::StrCat("/plugins/", expected_name, "/");
+  const std::string prefix = PluginRoutePrefix(expected_name);
   std::map<std::string, std::string> shapes;  // "GET /plugins/x/{}" → route as sent
   for (const auto& route : request.routes()) {
     std::string label = absl::StrCat(route.method(), " ", route.path());
-    if (!IsKnownMethod(route.method())) {
+    if (!IsRouteMethod(route.method())) {
       return absl::InvalidArgumentError(absl::StrCat("route '", label, "': unsupported method '",
                                                      route.method(), "' (expected one of ",
-                                                     absl::StrJoin(kMethods, ", "), ")"));
+                                                     absl::StrJoin(kRouteMethods, ", "), ")"));
     }
     ASSIGN_OR_RETURN(RoutePattern pattern, RoutePattern::Parse(route.path()));
     if (!pattern.IsUnder(prefix)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("route '", label, "' is outside ", prefix));
+      return absl::InvalidArgumentError(absl::StrCat("route '", label, "' is outside ", prefix));
     }
     auto [it, inserted] = shapes.emplace(absl::StrCat(route.method(), " ", pattern.shape()), label);
     if (!inserted) {
@@ -80,8 +78,8 @@ absl::StatusOr<Registration> ValidateRegistration(
           absl::StrCat("duplicate route '", label, "' (same as '", it->second, "')"));
     }
     if (route.timeout_ms() > kMaxRouteTimeoutMs) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "route '", label, "': timeout_ms ", route.timeout_ms(), " is over one hour"));
+      return absl::InvalidArgumentError(absl::StrCat("route '", label, "': timeout_ms ",
+                                                     route.timeout_ms(), " is over one hour"));
     }
     r.routes.push_back({route.method(), std::move(pattern), route.public_(),
                         absl::Milliseconds(route.timeout_ms())});

@@ -11,8 +11,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "broker/routing/route_pattern.h"
 #include "tracim/plugin/v1/broker.pb.h"
+#include "tracim/plugin/v1/route_pattern.h"
 
 namespace tracim::broker {
 
@@ -21,7 +21,7 @@ inline constexpr uint32_t kSupportedProtocolVersions[] = {1};
 
 struct RegisteredRoute {
   std::string method;
-  RoutePattern pattern;
+  plugin::v1::RoutePattern pattern;
   bool public_route = false;
   // Zero: the broker's default.
   absl::Duration timeout = absl::ZeroDuration();

@@ -55,18 +55,16 @@ class ChildState : public std::enable_shared_from_this<ChildState> {
         err_(ex, err_fd),
         drain_timer_(ex),
         callbacks_(std::move(callbacks)),
-        out_lines_(max_line_bytes,
-                   [this](absl::string_view l) { Line(OutputStream::kStdout, l); }),
+        out_lines_(max_line_bytes, [this](absl::string_view l) { Line(OutputStream::kStdout, l); }),
         err_lines_(max_line_bytes,
                    [this](absl::string_view l) { Line(OutputStream::kStderr, l); }) {}
 
   void Start() {
     ReadMore(out_, out_buf_, out_lines_);
     ReadMore(err_, err_buf_, err_lines_);
-    pidfd_.async_wait(asio::posix::stream_descriptor::wait_read,
-                      [self = shared_from_this()](const boost::system::error_code&) {
-                        self->Reap();
-                      });
+    pidfd_.async_wait(
+        asio::posix::stream_descriptor::wait_read,
+        [self = shared_from_this()](const boost::system::error_code&) { self->Reap(); });
   }
 
   pid_t pid() const { return pid_; }
@@ -237,8 +235,8 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> PosixProcessLauncher::Launch(
   ::close(out.fds[1]);
   ::close(err.fds[1]);
   out.fds[1] = err.fds[1] = -1;
-  auto state = std::make_shared<ChildState>(asio::make_strand(io_), pid, pidfd, out.fds[0], err.fds[0],
-                                            max_line_bytes_, std::move(callbacks));
+  auto state = std::make_shared<ChildState>(asio::make_strand(io_), pid, pidfd, out.fds[0],
+                                            err.fds[0], max_line_bytes_, std::move(callbacks));
   out.fds[0] = err.fds[0] = -1;  // owned by the stream descriptors now
   state->Start();
   return std::make_unique<PosixChildProcess>(std::move(state));

@@ -27,7 +27,7 @@ class PosixProcessLauncher : public ProcessLauncher {
                                 size_t max_line_bytes = kDefaultMaxLineBytes);
 
   absl::StatusOr<std::unique_ptr<ChildProcess>> Launch(const LaunchSpec& spec,
-                                                      ChildCallbacks callbacks) override;
+                                                       ChildCallbacks callbacks) override;
 
  private:
   boost::asio::io_context& io_;

@@ -60,7 +60,7 @@ class ProcessLauncher {
   // Starts the child. Errors: INVALID_ARGUMENT for a bad spec, INTERNAL (with
   // the errno text) when the OS refuses.
   virtual absl::StatusOr<std::unique_ptr<ChildProcess>> Launch(const LaunchSpec& spec,
-                                                              ChildCallbacks callbacks) = 0;
+                                                               ChildCallbacks callbacks) = 0;
 };
 
 }  // namespace tracim::broker

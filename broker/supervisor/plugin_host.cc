@@ -9,9 +9,9 @@
 #include "absl/time/clock.h"
 #include "boost/asio/post.hpp"
 #include "boost/asio/steady_timer.hpp"
-#include "broker/handshake/hook_catalogue.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
+#include "tracim/plugin/v1/hook_catalogue.h"
 
 namespace tracim::broker {
 
@@ -112,8 +112,8 @@ void PluginHost::DoSettled(std::string name, PluginState state) {
 
 void PluginHost::SendPluginsLoaded(const std::vector<PluginSupervisor*>& to) {
   v1::Event event;
-  event.set_hook(kOnPluginsLoaded);
-  event.set_event_type(kPluginsLoadedEventType);
+  event.set_hook(v1::kOnPluginsLoaded);
+  event.set_event_type(v1::kPluginsLoadedEventType);
   for (auto& p : plugins_) {
     bool ready = p->Status().state() == PluginStateName(PluginState::kReady);
     if (ready) {
@@ -158,8 +158,8 @@ void PluginHost::WaitForCalls(std::function<void()> done, int attempts_left) {
   }
   // Completions of calls to exited plugins arrive within milliseconds.
   auto timer = std::make_shared<asio::steady_timer>(strand_, std::chrono::milliseconds(10));
-  timer->async_wait([this, timer, done = std::move(done), attempts_left](
-                        const boost::system::error_code&) mutable {
+  timer->async_wait([this, timer, done = std::move(done),
+                     attempts_left](const boost::system::error_code&) mutable {
     WaitForCalls(std::move(done), attempts_left - 1);
   });
 }

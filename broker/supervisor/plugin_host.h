@@ -71,8 +71,8 @@ class PluginHost : public PluginSupervisor::Listener {
 
   // The socket path for a plugin: <runtime>/plugin-<name>.sock, or a short
   // <runtime>/p<index>.sock when that would not fit in a sockaddr_un.
-  static absl::StatusOr<std::filesystem::path> SocketPathFor(const std::filesystem::path& runtime_dir,
-                                                             const std::string& name, size_t index);
+  static absl::StatusOr<std::filesystem::path> SocketPathFor(
+      const std::filesystem::path& runtime_dir, const std::string& name, size_t index);
 
  private:
   PluginHost(boost::asio::io_context& io) : io_(io), strand_(boost::asio::make_strand(io)) {}

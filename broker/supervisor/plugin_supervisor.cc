@@ -1,10 +1,9 @@
 #include "broker/supervisor/plugin_supervisor.h"
 
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <unistd.h>
-
-#include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <utility>
@@ -163,8 +162,8 @@ std::vector<std::string> PluginSupervisor::BuildEnvironment(const Launch& launch
   env.push_back(absl::StrCat(v1::kEnvPluginSecret, "=", launch.secret));
   env.push_back(absl::StrCat(v1::kEnvPluginSocket, "=", options_.socket_path.string()));
   env.push_back(absl::StrCat(v1::kEnvBrokerSocket, "=", options_.broker_socket.string()));
-  env.push_back(absl::StrCat(v1::kEnvProtocolVersions, "=",
-                             absl::StrJoin(kSupportedProtocolVersions, ",")));
+  env.push_back(
+      absl::StrCat(v1::kEnvProtocolVersions, "=", absl::StrJoin(kSupportedProtocolVersions, ",")));
   env.push_back(absl::StrCat(v1::kEnvPluginLaunch, "=", launch.id));
   return env;
 }
@@ -218,7 +217,7 @@ void PluginSupervisor::DoStart() {
   auto pid_cell = std::make_shared<std::atomic<int>>(0);
   ChildCallbacks callbacks;
   callbacks.on_line = [log = log_, name = manifest_.name, pid_cell](OutputStream stream,
-                                                                   absl::string_view line) {
+                                                                    absl::string_view line) {
     log->info("[{} pid={}{}] {}", name, pid_cell->load(),
               stream == OutputStream::kStderr ? " stderr" : "",
               std::string_view(line.data(), line.size()));
@@ -252,7 +251,8 @@ void PluginSupervisor::OnStartTimeout(uint64_t launch_id) {
   // Once registered, the connect-back's own deadline decides.
   if (launch_->registered) return;
   absl::Duration timeout = manifest_.start_timeout.value_or(options_.start_timeout);
-  std::string reason = absl::StrCat("did not register within the start timeout (", Millis(timeout), ")");
+  std::string reason =
+      absl::StrCat("did not register within the start timeout (", Millis(timeout), ")");
   if (!refusal_.empty()) absl::StrAppend(&reason, "; Register was refused: ", refusal_);
   Fail(std::move(reason));
 }
@@ -271,8 +271,7 @@ void PluginSupervisor::DoRegister(std::string secret, v1::RegisterRequest reques
     refusal_ = secret.empty() ? absl::StrCat("missing ", v1::kSecretMetadataKey, " metadata")
                               : "wrong secret";
     log_->warn("plugin '{}': Register refused: {}", manifest_.name, refusal_);
-    reply(absl::UnauthenticatedError(
-        absl::StrCat(refusal_, " for plugin '", manifest_.name, "'")));
+    reply(absl::UnauthenticatedError(absl::StrCat(refusal_, " for plugin '", manifest_.name, "'")));
     return;
   }
   if (launch_->registered) {
@@ -385,8 +384,7 @@ void PluginSupervisor::OnExit(uint64_t launch_id, ExitStatus status) {
       break;
     case PluginState::kStarting:
     case PluginState::kRegistering: {
-      std::string reason =
-          absl::StrCat("exited before registering: ", how, RunnerExitNote(status));
+      std::string reason = absl::StrCat("exited before registering: ", how, RunnerExitNote(status));
       if (!refusal_.empty()) absl::StrAppend(&reason, "; Register was refused: ", refusal_);
       Fail(std::move(reason));
       break;
@@ -487,9 +485,10 @@ void PluginSupervisor::DoDeliver(std::shared_ptr<const v1::Event> event) {
     events_dropped_++;
     // One line per power of two: visible, without flooding the log.
     if ((events_dropped_ & (events_dropped_ - 1)) == 0) {
-      log_->warn("plugin '{}': event queue full ({} events): dropped event {} ({}); {} dropped so far",
-                 manifest_.name, options_.event_queue_capacity, event->event_id(),
-                 event->event_type(), events_dropped_);
+      log_->warn(
+          "plugin '{}': event queue full ({} events): dropped event {} ({}); {} dropped so far",
+          manifest_.name, options_.event_queue_capacity, event->event_id(), event->event_type(),
+          events_dropped_);
     }
     PublishStatus();
     return;
@@ -509,12 +508,14 @@ void PluginSupervisor::OpenEventStream() {
     asio::post(strand_, [this, id, ids = std::move(ids)]() mutable { OnAck(id, std::move(ids)); });
   };
   callbacks.on_done = [this, id](const grpc::Status& status) {
-    std::string error = status.ok() ? "" : absl::StrCat(status.error_code(), ": ", status.error_message());
+    std::string error =
+        status.ok() ? "" : absl::StrCat(status.error_code(), ": ", status.error_message());
     asio::post(strand_, [this, id, error] { OnEventStreamDone(id, error); });
     pending_calls_--;
   };
   pending_calls_++;
-  launch_->events = PluginEventStream::Open(launch_->stub.get(), launch_->secret, std::move(callbacks));
+  launch_->events =
+      PluginEventStream::Open(launch_->stub.get(), launch_->secret, std::move(callbacks));
   FlushEvents();
 }
 

@@ -90,8 +90,9 @@ class PluginSupervisor {
 
   // Register from the plugin (Registrar service). `secret` is the metadata
   // value ("" if absent). `reply` is called exactly once, from the strand.
-  void HandleRegister(std::string secret, tracim::plugin::v1::RegisterRequest request,
-                      std::function<void(absl::StatusOr<tracim::plugin::v1::RegisterResponse>)> reply);
+  void HandleRegister(
+      std::string secret, tracim::plugin::v1::RegisterRequest request,
+      std::function<void(absl::StatusOr<tracim::plugin::v1::RegisterResponse>)> reply);
 
   // Queues an event for the plugin if it subscribed to the event's hook.
   void Deliver(std::shared_ptr<const tracim::plugin::v1::Event> event);

@@ -7,8 +7,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "sdk_cpp/src/hook_catalogue.h"
+#include "absl/strings/str_join.h"
 #include "sdk_cpp/src/string_view_compat.h"
+#include "tracim/plugin/v1/hook_catalogue.h"
+#include "tracim/plugin/v1/route_pattern.h"
 
 namespace tracim::plugin::internal {
 namespace {
@@ -81,7 +83,7 @@ void PluginRegistry::AddPlugin(std::unique_ptr<Plugin> plugin,
 }
 
 void PluginRegistry::Subscribe(std::string_view hook, EventHandler handler) {
-  if (!IsKnownHook(hook)) {
+  if (!v1::IsKnownHook(AsAbsl(hook))) {
     Fail(
         absl::InvalidArgumentError(absl::StrCat("Subscribe(): unknown hook '", AsAbsl(hook), "'")));
     return;
@@ -98,14 +100,22 @@ void PluginRegistry::AddRoute(std::string_view method, std::string_view path, Ro
                               const RouteOptions& options) {
   const std::string where =
       absl::StrCat("AddRoute(\"", AsAbsl(method), "\", \"", AsAbsl(path), "\"): ");
-  if (!IsRouteMethod(method)) {
+  if (!v1::IsRouteMethod(AsAbsl(method))) {
     Fail(absl::InvalidArgumentError(
-        absl::StrCat(where, "method must be one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS")));
+        absl::StrCat(where, "method must be one of ", absl::StrJoin(v1::kRouteMethods, ", "))));
     return;
   }
-  absl::StatusOr<RoutePattern> pattern = RoutePattern::Parse(path, context_.name());
+  absl::StatusOr<v1::RoutePattern> pattern = v1::RoutePattern::Parse(AsAbsl(path));
   if (!pattern.ok()) {
     Fail(absl::InvalidArgumentError(absl::StrCat(where, pattern.status().message())));
+    return;
+  }
+  // The broker refuses the whole registration for a route outside the
+  // plugin's prefix; refusing it here names the AddRoute call at fault.
+  const std::string prefix = v1::PluginRoutePrefix(context_.name());
+  if (!pattern->IsUnder(prefix)) {
+    Fail(absl::InvalidArgumentError(
+        absl::StrCat(where, "route path '", AsAbsl(path), "': must be under ", prefix)));
     return;
   }
   if (!handler) {
@@ -117,9 +127,9 @@ void PluginRegistry::AddRoute(std::string_view method, std::string_view path, Ro
     return;
   }
   for (const Route& route : routes_) {
-    if (route.method == method && route.pattern.Shape() == pattern->Shape()) {
+    if (route.method == method && route.pattern.shape() == pattern->shape()) {
       Fail(absl::InvalidArgumentError(
-          absl::StrCat(where, "duplicates route ", route.method, " ", route.pattern.text())));
+          absl::StrCat(where, "duplicates route ", route.method, " ", route.pattern.pattern())));
       return;
     }
   }
@@ -139,7 +149,7 @@ std::vector<v1::Route> PluginRegistry::Routes() const {
   for (const Route& route : routes_) {
     v1::Route& wire = routes.emplace_back();
     wire.set_method(route.method);
-    wire.set_path(route.pattern.text());
+    wire.set_path(route.pattern.pattern());
     wire.set_public_(route.options.public_route);
     wire.set_timeout_ms(static_cast<uint32_t>(route.options.timeout.count()));
   }
@@ -173,7 +183,7 @@ HttpResponse PluginRegistry::HandleHttp(HttpRequest request, const LogSink& log)
   const Route* found = nullptr;
   if (!request.route.empty()) {
     for (const Route& route : routes_) {
-      if (route.method == request.method && route.pattern.text() == request.route) {
+      if (route.method == request.method && route.pattern.pattern() == request.route) {
         found = &route;
         break;
       }
@@ -181,11 +191,13 @@ HttpResponse PluginRegistry::HandleHttp(HttpRequest request, const LogSink& log)
   }
   if (found == nullptr) {
     // Not routed by the broker (the harness), or routed to a pattern this
-    // process does not know: match the path as the broker would.
+    // process does not know: match the path as the broker would, except that
+    // request.path is already percent-decoded, so its params are taken as is.
     bool other_method = false;
     std::map<std::string, std::string> params;
     for (const Route& route : routes_) {
-      std::optional<std::map<std::string, std::string>> match = route.pattern.Match(request.path);
+      std::optional<std::map<std::string, std::string>> match =
+          route.pattern.MatchDecoded(request.path);
       if (!match) continue;
       if (route.method != request.method) {
         other_method = true;
@@ -202,7 +214,7 @@ HttpResponse PluginRegistry::HandleHttp(HttpRequest request, const LogSink& log)
                                                            " not allowed on ", request.path))
                  : HttpResponse::Message(404, absl::StrCat("no route for ", request.path));
     }
-    request.route = found->pattern.text();
+    request.route = found->pattern.pattern();
     request.path_params = std::move(params);
   }
 
@@ -211,13 +223,13 @@ HttpResponse PluginRegistry::HandleHttp(HttpRequest request, const LogSink& log)
     response = found->handler(request);
   } catch (...) {
     std::string message = CurrentExceptionMessage();
-    log(absl::StrCat("route ", found->method, " ", found->pattern.text(), " threw: ", message));
+    log(absl::StrCat("route ", found->method, " ", found->pattern.pattern(), " threw: ", message));
     return HttpResponse::Message(500, message);
   }
   if (response.status < 100 || response.status > 599) {
     std::string message =
         absl::StrCat("route handler returned the invalid HTTP status ", response.status);
-    log(absl::StrCat("route ", found->method, " ", found->pattern.text(), ": ", message));
+    log(absl::StrCat("route ", found->method, " ", found->pattern.pattern(), ": ", message));
     return HttpResponse::Message(500, message);
   }
   return response;

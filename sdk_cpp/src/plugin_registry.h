@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "sdk_cpp/src/route_pattern.h"
 #include "tracim/plugin/plugin.h"
 #include "tracim/plugin/v1/broker.pb.h"
+#include "tracim/plugin/v1/route_pattern.h"
 
 namespace tracim::plugin::internal {
 
@@ -73,7 +73,7 @@ class PluginRegistry {
  private:
   struct Route {
     std::string method;
-    RoutePattern pattern;
+    v1::RoutePattern pattern;
     RouteHandler handler;
     RouteOptions options;
   };

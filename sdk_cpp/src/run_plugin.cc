@@ -246,3 +246,8 @@ int RunPlugin(RegisterFunction register_fn, int argc, char** argv) {
 }
 
 }  // namespace tracim::plugin
+
+extern "C" int tracim_plugin_run(tracim::plugin::RegisterFunction register_fn, int argc,
+                                 char** argv) {
+  return tracim::plugin::RunPlugin(register_fn, argc, argv);
+}

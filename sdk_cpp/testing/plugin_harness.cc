@@ -6,8 +6,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "sdk_cpp/src/hook_catalogue.h"
 #include "sdk_cpp/src/plugin_registry.h"
+#include "sdk_cpp/src/string_view_compat.h"
+#include "tracim/plugin/v1/hook_catalogue.h"
 
 namespace tracim::plugin::testing {
 namespace {
@@ -62,7 +63,8 @@ Event PluginHarness::MakeEvent(std::string_view hook) {
   Event event;
   event.set_event_id(g_next_made_event_id.fetch_add(1));
   event.set_hook(std::string(hook));
-  event.set_event_type(internal::EventTypeOfHook(hook));
+  // An unknown hook has no event type (nor subscribers: Deliver refuses it).
+  event.set_event_type(v1::EventTypeForHook(internal::AsAbsl(hook)).value_or(""));
   return event;
 }
 

@@ -135,6 +135,15 @@ TEST(SdkPluginHarness, CallMatchesParamRoutesAndFillsPathParams) {
                                    Pair("X-Params", "12,label")));
 }
 
+TEST(SdkPluginHarness, CallTakesParamsOfTheAlreadyDecodedPathAsTheyAre) {
+  PluginHarness harness(&RegisterRoutes, {.plugin_name = "r"});
+  HttpResponse response = harness.Call({.method = "GET", .path = "/plugins/r/items/100%"});
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "item 100% via /plugins/r/items/{id} q=-");
+  EXPECT_EQ(harness.Call({.method = "GET", .path = "/plugins/r/items/a%41"}).body,
+            "item a%41 via /plugins/r/items/{id} q=-");
+}
+
 TEST(SdkPluginHarness, CallPrefersALiteralSegmentOverAParam) {
   PluginHarness harness(&RegisterRoutes, {.plugin_name = "r"});
   EXPECT_EQ(harness.Call({.method = "GET", .path = "/plugins/r/items/new"}).body, "new form");

@@ -176,18 +176,37 @@ TEST(SdkPluginManagerAddRoute, RefusesABadMethod) {
   EXPECT_EQ(harness.status(),
             absl::InvalidArgumentError(
                 "register_tracim_plugin: AddRoute(\"get\", \"/plugins/x/user\"): method must be "
-                "one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"));
+                "one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"));
 }
 
-TEST(SdkPluginManagerAddRoute, RefusesAPathOfAnotherPlugin) {
-  PluginHarness harness(
-      [](PluginManager& m) {
-        m.AddRoute("GET", "/plugins/y/user", [](const HttpRequest&) { return HttpResponse{}; });
-      },
-      {.plugin_name = "x"});
-  EXPECT_EQ(harness.status(), absl::InvalidArgumentError(
-                                  "register_tracim_plugin: AddRoute(\"GET\", \"/plugins/y/user\"): "
-                                  "route path '/plugins/y/user' must be under /plugins/x/"));
+// Route paths are checked by the contract's RoutePattern (the broker's rules
+// and messages), then for the plugin's prefix.
+TEST(SdkPluginManagerAddRoute, RefusesABadPathWithTheContractsMessage) {
+  struct Case {
+    RegisterFunction register_fn;
+    const char* message;
+  };
+  const Case cases[] = {
+      {[](PluginManager& m) {
+         m.AddRoute("GET", "/plugins/y/user", [](const HttpRequest&) { return HttpResponse{}; });
+       },
+       "AddRoute(\"GET\", \"/plugins/y/user\"): route path '/plugins/y/user': must be under "
+       "/plugins/x/"},
+      {[](PluginManager& m) {
+         m.AddRoute("GET", "/plugins/x/{id", [](const HttpRequest&) { return HttpResponse{}; });
+       },
+       "AddRoute(\"GET\", \"/plugins/x/{id\"): route path '/plugins/x/{id': malformed "
+       "parameter '{id'"},
+      {[](PluginManager& m) {
+         m.AddRoute("GET", "/plugins/x/", [](const HttpRequest&) { return HttpResponse{}; });
+       },
+       "AddRoute(\"GET\", \"/plugins/x/\"): route path '/plugins/x/': empty path segment"},
+  };
+  for (const Case& c : cases) {
+    PluginHarness harness(c.register_fn, {.plugin_name = "x"});
+    EXPECT_EQ(harness.status(),
+              absl::InvalidArgumentError(std::string("register_tracim_plugin: ") + c.message));
+  }
 }
 
 TEST(SdkPluginManagerAddRoute, RefusesADuplicateAfterRenamingParams) {

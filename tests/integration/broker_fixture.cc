@@ -1,6 +1,7 @@
 #include "tests/integration/broker_fixture.h"
 
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -9,8 +10,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <grpcpp/grpcpp.h>
 
 #include <fstream>
 #include <sstream>
@@ -93,8 +92,8 @@ std::filesystem::path BrokerFixture::AddPlugin(const std::string& name,
 
 void BrokerFixture::AddTestPlugin(const std::string& name, const std::string& mode,
                                   const std::string& extra) {
-  std::string manifest = "{\"command\": [\"" + TestPluginBinary().string() + "\", \"--mode=" +
-                         mode + "\"], \"version\": \"1.0.0\"" +
+  std::string manifest = "{\"command\": [\"" + TestPluginBinary().string() +
+                         "\", \"--mode=" + mode + "\"], \"version\": \"1.0.0\"" +
                          (extra.empty() ? "" : ", " + extra) + "}";
   AddPlugin(name, manifest);
 }
@@ -105,12 +104,13 @@ void BrokerFixture::CopyPlugin(const std::filesystem::path& folder) {
 }
 
 void BrokerFixture::Start(const std::map<std::string, std::string>& env) {
-  WriteFile(dir() / "broker.ini", "[app:main]\n"
-                                  "plugin.folder_path = %(here)s/plugins\n"
-                                  "broker.state_dir = %(here)s/var\n"
-                                  "broker.runtime_dir = %(here)s/run\n"
-                                  "broker.listen = 127.0.0.1:0\n" +
-                                      config_);
+  WriteFile(dir() / "broker.ini",
+            "[app:main]\n"
+            "plugin.folder_path = %(here)s/plugins\n"
+            "broker.state_dir = %(here)s/var\n"
+            "broker.runtime_dir = %(here)s/run\n"
+            "broker.listen = 127.0.0.1:0\n" +
+                config_);
   int out[2];
   ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
   posix_spawn_file_actions_t actions;
@@ -219,8 +219,8 @@ std::optional<v1::PluginStatus> BrokerFixture::PluginStatus(const std::string& n
 }
 
 std::optional<v1::PluginStatus> BrokerFixture::WaitForState(const std::string& name,
-                                                           const std::string& state,
-                                                           milliseconds timeout) {
+                                                            const std::string& state,
+                                                            milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   for (;;) {
     auto status = PluginStatus(name);

@@ -91,8 +91,8 @@ class BrokerFixture {
   std::optional<tracim::plugin::v1::PluginStatus> PluginStatus(const std::string& name);
   // Waits until the plugin reaches `state`; returns its status then.
   std::optional<tracim::plugin::v1::PluginStatus> WaitForState(const std::string& name,
-                                                              const std::string& state,
-                                                              milliseconds timeout);
+                                                               const std::string& state,
+                                                               milliseconds timeout);
 
  private:
   void ReadOutput(int fd);

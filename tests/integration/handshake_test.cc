@@ -165,8 +165,9 @@ TEST(Handshake, BrokenManifestsAreReportedAndSkipped) {
   EXPECT_THAT(output, HasSubstr("plugin 'missing_command' skipped: " + base +
                                 "missing_command/plugin.json: command './nope' not found in the "
                                 "plugin folder"));
-  EXPECT_THAT(output, HasSubstr("plugin 'not_executable' skipped: " + base +
-                                "not_executable/plugin.json: command './run.sh' is not executable"));
+  EXPECT_THAT(output,
+              HasSubstr("plugin 'not_executable' skipped: " + base +
+                        "not_executable/plugin.json: command './run.sh' is not executable"));
   EXPECT_THAT(output, HasSubstr("plugin 'bad_json' skipped: " + base +
                                 "bad_json/plugin.json: invalid JSON at line 1"));
   EXPECT_EQ(broker.ListPlugins().size(), 1u);
@@ -192,8 +193,8 @@ TEST(Stop, EscalatesToSigkillForAPluginIgnoringShutdownAndKillsItsChildren) {
                                 "(grace 200 ms), ignored"));
   EXPECT_THAT(output, HasSubstr("still running: sending SIGTERM to its process group"));
   EXPECT_THAT(output, HasSubstr("still running: sending SIGKILL to its process group"));
-  EXPECT_THAT(output, HasSubstr("plugin 'stubborn' stopped (pid " +
-                                std::to_string(status->pid()) + ", killed by signal 9 (SIGKILL))"));
+  EXPECT_THAT(output, HasSubstr("plugin 'stubborn' stopped (pid " + std::to_string(status->pid()) +
+                                ", killed by signal 9 (SIGKILL))"));
 }
 
 TEST(Stop, CooperativePluginExitsOnShutdownWithoutSignals) {
@@ -253,8 +254,9 @@ TEST(Startup, MissingPluginFolderIsAClearError) {
   auto code = broker.WaitExit(kTimeout);
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 2);
-  EXPECT_THAT(broker.Output(),
-              HasSubstr("plugin folder '/nonexistent/plugins' (plugin.folder_path) does not exist"));
+  EXPECT_THAT(
+      broker.Output(),
+      HasSubstr("plugin folder '/nonexistent/plugins' (plugin.folder_path) does not exist"));
 }
 
 }  // namespace

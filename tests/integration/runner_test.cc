@@ -92,16 +92,16 @@ TEST(Runner, BadOptionsExit125) {
 TEST(Runner, LibraryWithoutEntryPointExits123) {
   TempDir dir;
   // Any shared object without register_tracim_plugin will do.
-  auto r = RunRunner({"--parent-pid", Self(), "--dir", dir.path().string(), "--library",
-                      "libm.so.6"});
+  auto r =
+      RunRunner({"--parent-pid", Self(), "--dir", dir.path().string(), "--library", "libm.so.6"});
   EXPECT_EQ(r.code, 123);
   EXPECT_THAT(r.output, HasSubstr("'libm.so.6' has no register_tracim_plugin function"));
 }
 
 TEST(Runner, AppliesLimitsCwdAndCleanStdinBeforeExec) {
   TempDir dir;
-  auto r = RunRunner({"--parent-pid", Self(), "--dir", dir.path().string(), "--rlimit-nofile",
-                      "64", "--rlimit-cpu", "30", "--", "/bin/sh", "-c",
+  auto r = RunRunner({"--parent-pid", Self(), "--dir", dir.path().string(), "--rlimit-nofile", "64",
+                      "--rlimit-cpu", "30", "--", "/bin/sh", "-c",
                       "pwd; ulimit -n; ulimit -t; grep NoNewPrivs /proc/self/status; "
                       "ls /proc/self/fd | wc -l; cat"});
   EXPECT_EQ(r.code, 0) << r.output;

@@ -1,7 +1,7 @@
-// Tests for the hook catalogue: which hook names are known, the event type
-// of each hook, and the reverse mapping in which only content events carry a
-// subtype ("content.created.file").
-#include "broker/handshake/hook_catalogue.h"
+// Tests for the hook catalogue shared by the broker and the C++ SDK: which hook names are known,
+// the event type of each hook, and the reverse mapping in which only content events carry a subtype
+// ("content.created.file").
+#include "tracim/plugin/v1/hook_catalogue.h"
 
 #include <optional>
 #include <set>
@@ -11,7 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace tracim::broker {
+namespace tracim::plugin::v1 {
 namespace {
 
 using ::testing::Contains;
@@ -126,4 +126,4 @@ TEST(HookCatalogue, EveryHookHasItsOwnEventType) {
 }
 
 }  // namespace
-}  // namespace tracim::broker
+}  // namespace tracim::plugin::v1

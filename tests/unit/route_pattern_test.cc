@@ -1,20 +1,24 @@
-// Tests for RoutePattern: the parse rules with their exact messages, shape(),
-// IsUnder() and Match() with parameters, percent-decoding and the malformed
-// escapes that make a request path match nothing.
-#include "broker/routing/route_pattern.h"
+// Tests for the route rules shared by the broker and the C++ SDK: the route
+// methods, the plugin prefix, RoutePattern's parse rules with their exact
+// messages, shape(), IsUnder(), Specificity(), Match() with parameters,
+// percent-decoding and the malformed escapes that make a request path match
+// nothing, and MatchDecoded() for paths that are already decoded.
+#include "tracim/plugin/v1/route_pattern.h"
 
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace tracim::broker {
+namespace tracim::plugin::v1 {
 namespace {
 
 using ::testing::ElementsAre;
@@ -27,6 +31,25 @@ RoutePattern ParseOrDie(absl::string_view pattern) {
   EXPECT_TRUE(p.ok()) << pattern << ": " << p.status();
   if (!p.ok()) std::abort();
   return *std::move(p);
+}
+
+// --- Route methods and the plugin prefix ----------------------------------
+
+TEST(IsRouteMethod, AcceptsEveryListedMethod) {
+  for (const char* method : kRouteMethods) EXPECT_TRUE(IsRouteMethod(method)) << method;
+  EXPECT_THAT(std::vector<std::string>(std::begin(kRouteMethods), std::end(kRouteMethods)),
+              ElementsAre("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"));
+}
+
+TEST(IsRouteMethod, RefusesLowerCaseEmptyAndUnlistedMethods) {
+  for (const char* method : {"get", "Get", "", "CONNECT", "TRACE", "GET "}) {
+    EXPECT_FALSE(IsRouteMethod(method)) << "'" << method << "'";
+  }
+}
+
+TEST(PluginRoutePrefix, IsThePluginsFolderOfTheName) {
+  EXPECT_EQ(PluginRoutePrefix("hello_world"), "/plugins/hello_world/");
+  EXPECT_TRUE(ParseOrDie("/plugins/hello_world/user").IsUnder(PluginRoutePrefix("hello_world")));
 }
 
 // --- Parse: accepted patterns ---------------------------------------------
@@ -163,6 +186,20 @@ TEST(RoutePatternIsUnder, IsFalseWhenAParameterStandsForAPrefixSegment) {
   EXPECT_FALSE(ParseOrDie("/{p}/hello_world/user").IsUnder("/plugins/hello_world/"));
 }
 
+// --- Specificity ----------------------------------------------------------
+
+TEST(RoutePatternSpecificity, MarksLiteralSegmentsTrueAndParametersFalse) {
+  EXPECT_THAT(ParseOrDie("/plugins/x/items/{id}/files").Specificity(),
+              ElementsAre(true, true, true, false, true));
+}
+
+TEST(RoutePatternSpecificity, RanksALiteralAboveAParameterInTheSamePlace) {
+  EXPECT_GT(ParseOrDie("/plugins/x/items/new").Specificity(),
+            ParseOrDie("/plugins/x/items/{id}").Specificity());
+  EXPECT_GT(ParseOrDie("/plugins/x/{a}/new").Specificity(),
+            ParseOrDie("/plugins/x/{a}/{b}").Specificity());
+}
+
 // --- Match ----------------------------------------------------------------
 
 TEST(RoutePatternMatch, MatchesAnIdenticalLiteralPathWithNoParameters) {
@@ -232,5 +269,24 @@ TEST(RoutePatternMatch, DoesNotMatchADifferentLiteralAroundAParameter) {
   EXPECT_EQ(p.Match("/plugins/y/items/42/files"), std::nullopt);
 }
 
+// --- MatchDecoded ---------------------------------------------------------
+
+TEST(RoutePatternMatchDecoded, AgreesWithMatchOnWhichPathsFitThePattern) {
+  RoutePattern p = ParseOrDie("/plugins/x/items/{id}");
+  for (const char* path :
+       {"/plugins/x/items/1", "/plugins/x/things/1", "/plugins/x/items", "/plugins/x/items/1/more",
+        "/plugins/x/items/", "plugins/x/items/1", ""}) {
+    EXPECT_EQ(p.MatchDecoded(path).has_value(), p.Match(path).has_value()) << "'" << path << "'";
+  }
+}
+
+TEST(RoutePatternMatchDecoded, TakesParametersAsTheyAreWhereMatchWouldDecodeOrRefuse) {
+  RoutePattern p = ParseOrDie("/plugins/x/items/{id}/files/{file_id}");
+  const char* path = "/plugins/x/items/100%/files/a%41 b";
+  EXPECT_EQ(p.Match(path), std::nullopt);  // "100%" is a malformed escape.
+  EXPECT_THAT(p.MatchDecoded(path),
+              Optional(ElementsAre(Pair("file_id", "a%41 b"), Pair("id", "100%"))));
+}
+
 }  // namespace
-}  // namespace tracim::broker
+}  // namespace tracim::plugin::v1

@@ -5,11 +5,10 @@
 // Modes: normal, exit-before-register, never-register, bad-secret, no-secret,
 // bad-version, unknown-hook, route-outside, route-duplicate, unreachable,
 // ignore-shutdown, fork-child.
-#include <signal.h>
-#include <unistd.h>
-
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>

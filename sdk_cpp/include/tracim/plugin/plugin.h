@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "tracim/plugin/entities.h"
+#include "tracim/plugin/entry_points.h"
 #include "tracim/plugin/http.h"
 #include "tracim/plugin/plugin_context.h"
 #include "tracim/plugin/plugin_manager.h"
@@ -91,10 +92,7 @@ class Plugin {
   const PluginContext* context_ = nullptr;
 };
 
-// The entry point's type, and the symbol tracim-plugin-runner looks up with
-// dlsym() in a shared-library plugin.
-using RegisterFunction = void (*)(PluginManager& plugin_manager);
-inline constexpr char kRegisterSymbol[] = "register_tracim_plugin";
+// RegisterFunction and kRegisterSymbol: see entry_points.h.
 
 // Runs a plugin as the broker expects (docs/protocol.md): reads the
 // handshake environment, calls `register_fn`, serves tracim.plugin.v1.Plugin
@@ -150,6 +148,11 @@ void PluginManager::Register(std::unique_ptr<T> plugin) {
 // The entry point every C++ plugin defines (see above).
 extern "C" TRACIM_PLUGIN_EXPORT void register_tracim_plugin(
     tracim::plugin::PluginManager& plugin_manager);
+
+// RunPlugin for tracim-plugin-runner, which finds it with dlsym() (see
+// entry_points.h).
+extern "C" TRACIM_PLUGIN_EXPORT int tracim_plugin_run(tracim::plugin::RegisterFunction register_fn,
+                                                      int argc, char** argv);
 
 // For a plugin built as an executable: defines main() running the plugin.
 #define TRACIM_PLUGIN_MAIN()                                                   \

@@ -1,11 +1,11 @@
-#include "broker/handshake/hook_catalogue.h"
+#include "tracim/plugin/v1/hook_catalogue.h"
 
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
-namespace tracim::broker {
+namespace tracim::plugin::v1 {
 namespace {
 
 struct HookEntry {
@@ -17,7 +17,7 @@ struct HookEntry {
 // messages. In-process-only hooks (add_new_hooks, web_include, the context
 // hooks) have no meaning out of process and are not offered.
 constexpr HookEntry kHooks[] = {
-    {"on_plugins_loaded", "plugins.loaded"},
+    {kOnPluginsLoaded, kPluginsLoadedEventType},
     {"on_user_created", "user.created"},
     {"on_user_modified", "user.modified"},
     {"on_user_deleted", "user.deleted"},
@@ -89,4 +89,4 @@ std::optional<std::string> HookForEventType(absl::string_view event_type) {
   return std::nullopt;
 }
 
-}  // namespace tracim::broker
+}  // namespace tracim::plugin::v1

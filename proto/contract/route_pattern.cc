@@ -1,12 +1,13 @@
-#include "broker/routing/route_pattern.h"
+#include "tracim/plugin/v1/route_pattern.h"
 
 #include <set>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
-namespace tracim::broker {
+namespace tracim::plugin::v1 {
 namespace {
 
 bool IsPathChar(char c) {
@@ -50,6 +51,17 @@ std::optional<std::string> PercentDecode(absl::string_view s) {
 
 }  // namespace
 
+bool IsRouteMethod(absl::string_view method) {
+  for (absl::string_view known : kRouteMethods) {
+    if (method == known) return true;
+  }
+  return false;
+}
+
+std::string PluginRoutePrefix(absl::string_view plugin_name) {
+  return absl::StrCat("/plugins/", plugin_name, "/");
+}
+
 absl::StatusOr<RoutePattern> RoutePattern::Parse(absl::string_view pattern) {
   auto error = [&](absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat("route path '", pattern, "': ", what));
@@ -72,14 +84,16 @@ absl::StatusOr<RoutePattern> RoutePattern::Parse(absl::string_view pattern) {
       if (!names.insert(std::string(name)).second) {
         return error(absl::StrCat("parameter '", name, "' appears twice"));
       }
-      p.segments_.push_back({std::string(name), true});
+      p.segments_.emplace_back(name);
+      p.literal_.push_back(false);
       absl::StrAppend(&p.shape_, "/{}");
       continue;
     }
     for (char c : seg) {
       if (!IsPathChar(c)) return error(absl::StrCat("invalid character '", std::string(1, c), "'"));
     }
-    p.segments_.push_back({std::string(seg), false});
+    p.segments_.emplace_back(seg);
+    p.literal_.push_back(true);
     absl::StrAppend(&p.shape_, "/", seg);
   }
   return p;
@@ -89,29 +103,42 @@ bool RoutePattern::IsUnder(absl::string_view prefix) const {
   std::vector<absl::string_view> want = absl::StrSplit(prefix, '/', absl::SkipEmpty());
   if (segments_.size() <= want.size()) return false;
   for (size_t i = 0; i < want.size(); ++i) {
-    if (segments_[i].is_param || segments_[i].text != want[i]) return false;
+    if (!literal_[i] || segments_[i] != want[i]) return false;
   }
   return true;
 }
 
 std::optional<std::map<std::string, std::string>> RoutePattern::Match(
-    absl::string_view path) const {
+    absl::string_view raw_path) const {
+  return MatchSegments(raw_path, /*decode_params=*/true);
+}
+
+std::optional<std::map<std::string, std::string>> RoutePattern::MatchDecoded(
+    absl::string_view decoded_path) const {
+  return MatchSegments(decoded_path, /*decode_params=*/false);
+}
+
+std::optional<std::map<std::string, std::string>> RoutePattern::MatchSegments(
+    absl::string_view path, bool decode_params) const {
   if (path.empty() || path[0] != '/') return std::nullopt;
   std::vector<absl::string_view> parts = absl::StrSplit(path.substr(1), '/');
   if (parts.size() != segments_.size()) return std::nullopt;
   std::map<std::string, std::string> params;
   for (size_t i = 0; i < parts.size(); ++i) {
-    const Segment& s = segments_[i];
-    if (s.is_param) {
-      if (parts[i].empty()) return std::nullopt;
-      auto decoded = PercentDecode(parts[i]);
-      if (!decoded) return std::nullopt;
-      params[s.text] = *std::move(decoded);
-    } else if (parts[i] != s.text) {
-      return std::nullopt;
+    if (literal_[i]) {
+      if (parts[i] != segments_[i]) return std::nullopt;
+      continue;
     }
+    if (parts[i].empty()) return std::nullopt;
+    if (!decode_params) {
+      params[segments_[i]] = std::string(parts[i]);
+      continue;
+    }
+    std::optional<std::string> decoded = PercentDecode(parts[i]);
+    if (!decoded) return std::nullopt;
+    params[segments_[i]] = *std::move(decoded);
   }
   return params;
 }
 
-}  // namespace tracim::broker
+}  // namespace tracim::plugin::v1

@@ -1,7 +1,8 @@
-// Tracim's hooks that plugins may subscribe to, with the event type each one
-// carries. The catalogue is fixed at compile time: thread-safe.
-#ifndef TRACIM_BROKER_HANDSHAKE_HOOK_CATALOGUE_H_
-#define TRACIM_BROKER_HANDSHAKE_HOOK_CATALOGUE_H_
+// Tracim's hooks that out-of-process plugins may subscribe to, with the event
+// type each one carries. One catalogue shared by the broker and the C++ SDK
+// (docs/protocol.md lists the same names). Fixed at compile time: thread-safe.
+#ifndef TRACIM_PLUGIN_V1_HOOK_CATALOGUE_H_
+#define TRACIM_PLUGIN_V1_HOOK_CATALOGUE_H_
 
 #include <optional>
 #include <string>
@@ -9,7 +10,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace tracim::broker {
+namespace tracim::plugin::v1 {
 
 inline constexpr char kOnPluginsLoaded[] = "on_plugins_loaded";
 inline constexpr char kPluginsLoadedEventType[] = "plugins.loaded";
@@ -29,6 +30,6 @@ std::optional<std::string> EventTypeForHook(absl::string_view hook);
 // the event type matches no hook.
 std::optional<std::string> HookForEventType(absl::string_view event_type);
 
-}  // namespace tracim::broker
+}  // namespace tracim::plugin::v1
 
-#endif  // TRACIM_BROKER_HANDSHAKE_HOOK_CATALOGUE_H_
+#endif  // TRACIM_PLUGIN_V1_HOOK_CATALOGUE_H_
