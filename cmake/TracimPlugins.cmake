@@ -59,3 +59,22 @@ function(tracim_link_grpc_statically target)
     -Wl,--start-group ${archives} ${absl_archives} -Wl,--end-group
     ${TRACIM_SYSTEMD} Threads::Threads ${CMAKE_DL_LIBS})
 endfunction()
+
+# tracim_add_static_plugin(<target> SOURCES <src>...)
+# A C++ plugin executable (TRACIM_PLUGIN_MAIN) with the SDK, the generated
+# protocol code, gRPC, protobuf and Abseil linked statically: no shared
+# library but libc, libstdc++ and Boost.JSON to load at each launch.
+function(tracim_add_static_plugin target)
+  cmake_parse_arguments(ARG "" "" "SOURCES" ${ARGN})
+  add_executable(${target} ${ARG_SOURCES})
+  target_include_directories(${target} PRIVATE
+    ${CMAKE_SOURCE_DIR}/sdk_cpp/include ${CMAKE_SOURCE_DIR}/proto/include ${TRACIM_PROTO_GEN_DIR})
+  add_dependencies(${target} tracim_plugin_sdk_static tracim_proto_static tracim_contract)
+  # Archive files, not targets: the targets would bring the shared
+  # libraries' usage requirements (a second protobuf and Abseil) along.
+  target_link_libraries(${target} PRIVATE
+    $<TARGET_FILE:tracim_plugin_sdk_static> $<TARGET_FILE:tracim_contract>
+    $<TARGET_FILE:tracim_proto_static> Boost::json)
+  tracim_link_grpc_statically(${target})
+  tracim_target_warnings(${target})
+endfunction()

@@ -28,6 +28,7 @@ std::filesystem::path BrokerBinary() { return TRACIM_TEST_BROKER_BINARY; }
 std::filesystem::path TestPluginBinary() { return TRACIM_TEST_PLUGIN_BINARY; }
 std::filesystem::path ExamplePluginsDir() { return TRACIM_TEST_EXAMPLE_PLUGINS_DIR; }
 std::filesystem::path TestPluginsDir() { return TRACIM_TEST_TEST_PLUGINS_DIR; }
+std::filesystem::path HelloWorldLibrary() { return TRACIM_TEST_HELLO_WORLD_LIBRARY; }
 
 TempDir::TempDir() {
   std::string templ = (std::filesystem::temp_directory_path() / "tpb-test-XXXXXX").string();

@@ -31,6 +31,7 @@ std::filesystem::path BrokerBinary();
 std::filesystem::path TestPluginBinary();
 std::filesystem::path ExamplePluginsDir();  // build/plugins
 std::filesystem::path TestPluginsDir();     // build/test_plugins
+std::filesystem::path HelloWorldLibrary();  // libtracim_hello_world.so
 
 class TempDir {
  public:

@@ -30,7 +30,7 @@ void StopCleanly(BrokerFixture& broker, const std::vector<pid_t>& pids) {
   for (pid_t pid : pids) EXPECT_FALSE(ProcessAlive(pid)) << "pid " << pid << " survived";
 }
 
-TEST(Handshake, HelloWorldLibraryPluginSaysHelloOnPluginsLoaded) {
+TEST(Handshake, HelloWorldPluginSaysHelloOnPluginsLoaded) {
   BrokerFixture broker;
   broker.CopyPlugin(ExamplePluginsDir() / "tracim_backend_hello_world");
   broker.Start();
@@ -50,6 +50,19 @@ TEST(Handshake, HelloWorldLibraryPluginSaysHelloOnPluginsLoaded) {
   EXPECT_EQ(broker.CountLines("Hello World !"), 1);
   StopCleanly(broker, {status->pid()});
   EXPECT_THAT(broker.Output(), HasSubstr("plugin 'hello_world' stopped"));
+}
+
+TEST(Handshake, SharedLibraryPluginIsLoadedByTheRunner) {
+  BrokerFixture broker;
+  broker.AddPlugin("hello_world", "{\"library\": \"" + HelloWorldLibrary().string() +
+                                      "\", \"version\": \"1.0.0\"}");
+  broker.Start();
+  auto status = broker.WaitForState("hello_world", "ready", kTimeout);
+  ASSERT_TRUE(status.has_value()) << broker.Output();
+  EXPECT_TRUE(broker.WaitForLine(
+      "[hello_world pid=" + std::to_string(status->pid()) + "] Hello World !", kTimeout))
+      << broker.Output();
+  StopCleanly(broker, {status->pid()});
 }
 
 TEST(Handshake, PythonPluginCompletesTheHandshake) {
