@@ -13,7 +13,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PACKAGES := g++ cmake ninja-build pkg-config make \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
   libabsl-dev libboost1.81-dev libboost-json1.81-dev libspdlog-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev libsystemd-dev libsqlite3-dev libcrypt-dev \
+  libgtest-dev libgmock-dev libbenchmark-dev libsystemd-dev libsqlite3-dev libcrypt-dev libssl-dev \
   python3 python3-grpcio python3-protobuf procps
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -1,8 +1,7 @@
 // Tests for the entities' enum names: tracim's spelling both ways, ordering
 // by privilege, and the exact error for an unknown name.
-#include "broker/store/entities.h"
-
 #include "absl/status/status.h"
+#include "broker/store/entities.h"
 #include "gtest/gtest.h"
 
 namespace tracim::broker {
