@@ -1,19 +1,26 @@
 // Spawn-to-ready of a plugin: from the supervisor's Start (posix_spawn of
 // tracim-plugin-runner) to the plugin being ready (Register accepted and the
 // broker's connect-back health check answered), over N launches, with the
-// real broker components in this process and a real plugin process.
+// real broker components in this process and real plugin processes.
 //
-//   spawn_to_ready_bench [--plugin-dir DIR] [--runner PATH] [--launches N]
+//   spawn_to_ready_bench [--launches N] [--plugin-dir DIR]...
 //
-// Defaults: build/plugins/tracim_backend_hello_world (a C++ library plugin
-// loaded by the runner), 50 launches. Prints min/p50/p90/p99/max in ms.
+// Default: hello_world in both of its shapes, measured in the same run:
+//   executable  build/plugins/tracim_backend_hello_world (linked statically,
+//               the deployed form)
+//   library     libtracim_hello_world.so loaded by the runner
+// Prints min/p50/p90/p99/max in ms per plugin. Launches alternate between
+// the plugins so that noise from the shared machine hits both alike.
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <fstream>
+#include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,104 +37,141 @@
 using namespace tracim::broker;
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+PluginManifest ManifestOf(const std::filesystem::path& folder) {
+  std::ifstream in(folder / kManifestFileName);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string name = folder.filename().string().substr(std::string(kPluginFolderPrefix).size());
+  auto manifest = ParsePluginManifest(text.str(), folder, name);
+  if (!manifest.ok()) {
+    std::fprintf(stderr, "%s: %s\n", folder.c_str(),
+                 std::string(manifest.status().message()).c_str());
+    std::exit(1);
+  }
+  return *manifest;
+}
+
+double Percentile(const std::vector<double>& sorted, double p) {
+  return sorted[std::min(sorted.size() - 1, size_t(p * double(sorted.size() - 1) + 0.5))];
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  std::filesystem::path plugin_dir = TRACIM_BENCH_PLUGIN_DIR;
-  std::filesystem::path runner = TRACIM_BENCH_RUNNER;
   int launches = 50;
+  std::vector<std::filesystem::path> folders;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--plugin-dir") plugin_dir = argv[i + 1];
-    if (a == "--runner") runner = argv[i + 1];
+    if (a == "--plugin-dir") folders.push_back(argv[i + 1]);
     if (a == "--launches") launches = std::stoi(argv[i + 1]);
   }
   spdlog::set_level(getenv("BENCH_DEBUG") ? spdlog::level::debug : spdlog::level::warn);
-
-  auto found = DiscoverPlugins(plugin_dir.parent_path());
-  if (!found.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(found.status().message()).c_str());
-    return 1;
-  }
-  std::vector<PluginManifest> manifests;
-  std::string wanted = plugin_dir.filename().string().substr(std::string("tracim_backend_").size());
-  for (auto& m : found->plugins) {
-    if (m.name == wanted) manifests.push_back(m);
-  }
-  if (manifests.empty()) {
-    std::fprintf(stderr, "no plugin '%s' under %s\n", wanted.c_str(),
-                 plugin_dir.parent_path().c_str());
-    return 1;
-  }
-
   auto runtime = RuntimeDir::Prepare(std::nullopt, std::nullopt);
+  if (folders.empty()) {
+    folders.push_back(TRACIM_BENCH_PLUGIN_DIR);
+    // Same plugin name (its routes are under /plugins/hello_world/), another
+    // folder, measured by its own host.
+    auto lib = runtime->path() / "library" / "tracim_backend_hello_world";
+    std::filesystem::create_directories(lib);
+    std::ofstream(lib / kManifestFileName)
+        << R"({"library": ")" << TRACIM_BENCH_LIBRARY << R"(", "version": "1.0.0"})";
+    folders.push_back(lib);
+  }
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
   PosixProcessLauncher launcher(io);
-
   std::mutex mu;
   std::condition_variable cv;
-  int ready_count = 0;
-  bool failed = false;
-  PluginHost::Options options;
-  options.runner = runner;
-  options.runtime_dir = runtime->path();
-  options.broker_socket = runtime->path() / "broker.sock";
-  options.on_settled = [&](const std::string&, PluginState state) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (state == PluginState::kReady) ready_count++;
-    if (state == PluginState::kFailed) failed = true;
-    cv.notify_all();
+  std::map<std::string, int> ready;  // by label
+  std::string failed;
+
+  // One host (and control socket) per folder: the plugins may share a name.
+  struct Case {
+    std::string label;
+    std::unique_ptr<PluginHost> host;
+    std::unique_ptr<ControlServer> control;
   };
-  auto host = PluginHost::Create(io, launcher, manifests, options);
-  auto control = ControlServer::Start(options.broker_socket, **host);
+  std::vector<Case> cases;
+  for (size_t i = 0; i < folders.size(); ++i) {
+    PluginManifest manifest = ManifestOf(folders[i]);
+    std::string label = manifest.library.empty() ? "executable" : "library";
+    if (folders.size() > 2 || std::count_if(cases.begin(), cases.end(),
+                                            [&](const Case& c) { return c.label == label; })) {
+      label += "#" + std::to_string(i);
+    }
+    auto dir = runtime->path() / ("host" + std::to_string(i));
+    std::filesystem::create_directories(dir);
+    PluginHost::Options options;
+    options.runner = TRACIM_BENCH_RUNNER;
+    options.runtime_dir = dir;
+    options.broker_socket = dir / "broker.sock";
+    options.on_settled = [&, label](const std::string&, PluginState state) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (state == PluginState::kReady) ready[label]++;
+      if (state == PluginState::kFailed) failed = label;
+      cv.notify_all();
+    };
+    auto host = PluginHost::Create(io, launcher, {manifest}, options);
+    auto control = ControlServer::Start(options.broker_socket, **host);
+    if (!host.ok() || !control.ok()) {
+      std::fprintf(stderr, "cannot set up %s\n", folders[i].c_str());
+      return 1;
+    }
+    cases.push_back({label, std::move(*host), std::move(*control)});
+  }
   // The io thread lives for the whole run (it spawns the plugins).
   std::thread io_thread([&io] { io.run(); });
 
-  PluginSupervisor& plugin = *(*host)->plugins().front();
-  std::vector<double> ms;
+  std::map<std::string, std::vector<double>> ms;
   for (int i = 0; i < launches; ++i) {
-    auto t0 = Clock::now();
-    plugin.Start();
+    for (auto& c : cases) {
+      PluginSupervisor& plugin = *c.host->plugins().front();
+      auto t0 = Clock::now();
+      plugin.Start();
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return ready[c.label] > i || !failed.empty(); });
+        if (!failed.empty()) {
+          std::fprintf(stderr, "plugin %s (%s) failed to start: %s\n", plugin.name().c_str(),
+                       failed.c_str(), plugin.Status().last_exit_reason().c_str());
+          std::_Exit(1);
+        }
+      }
+      ms[c.label].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      bool stopped = false;
+      plugin.Stop("benchmark", [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        stopped = true;
+        cv.notify_all();
+      });
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return stopped; });
+    }
+  }
+  for (auto& [name, v] : ms) {
+    std::sort(v.begin(), v.end());
+    std::printf(
+        "spawn_to_ready %s launches=%d min=%.2fms p50=%.2fms p90=%.2fms p99=%.2fms "
+        "max=%.2fms\n",
+        name.c_str(), launches, v.front(), Percentile(v, 0.5), Percentile(v, 0.9),
+        Percentile(v, 0.99), v.back());
+  }
+
+  for (auto& c : cases) {
+    bool done = false;
+    c.host->StopAll([&] {
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+      cv.notify_all();
+    });
     {
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return ready_count > i || failed; });
-      if (failed) {
-        std::fprintf(stderr, "the plugin failed to start: %s\n",
-                     plugin.Status().last_exit_reason().c_str());
-        return 1;
-      }
+      cv.wait(lock, [&] { return done; });
     }
-    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    std::mutex stop_mu;
-    std::condition_variable stop_cv;
-    bool stopped = false;
-    plugin.Stop("benchmark", [&] {
-      std::lock_guard<std::mutex> lock(stop_mu);
-      stopped = true;
-      stop_cv.notify_all();
-    });
-    std::unique_lock<std::mutex> lock(stop_mu);
-    stop_cv.wait(lock, [&] { return stopped; });
+    c.control->Shutdown();
   }
-  std::sort(ms.begin(), ms.end());
-  auto pct = [&](double p) {
-    return ms[std::min(ms.size() - 1, size_t(p * (ms.size() - 1) + 0.5))];
-  };
-  std::printf(
-      "spawn_to_ready plugin=%s launches=%d min=%.2fms p50=%.2fms p90=%.2fms p99=%.2fms "
-      "max=%.2fms\n",
-      wanted.c_str(), launches, ms.front(), pct(0.5), pct(0.9), pct(0.99), ms.back());
-
-  bool done = false;
-  (*host)->StopAll([&] {
-    std::lock_guard<std::mutex> lock(mu);
-    done = true;
-    cv.notify_all();
-  });
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return done; });
-  }
-  (*control)->Shutdown();
   work.reset();
   io.stop();
   io_thread.join();
