@@ -115,10 +115,12 @@ int Run(const std::filesystem::path& config_file) {
   options.shutdown_grace = config->plugin_shutdown_grace;
   options.settings = config->plugin_settings;
   options.base_env = InheritedEnvironment();
+  options.event_queue_size = config->event_queue_size;
+  options.event_ack_timeout = config->event_ack_timeout;
   auto host = PluginHost::Create(io, launcher, std::move(found->plugins), options);
   if (!host.ok()) return Fatal(std::string(host.status().message()));
 
-  auto control = ControlServer::Start(options.broker_socket, **host);
+  auto control = ControlServer::Start(options.broker_socket, **host, config->backend_token);
   if (!control.ok()) return Fatal(std::string(control.status().message()));
   spdlog::info("control socket: {}", options.broker_socket.string());
 

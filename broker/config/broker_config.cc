@@ -465,6 +465,37 @@ const KnownKey kKnownKeys[] = {
        ASSIGN_OR_RETURN(c.plugin_runner, ResolveOptionalPath(key, s, c.here));
        return absl::OkStatus();
      }},
+    {"broker.backend_token",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       if (s.value.empty()) {
+         c.backend_token.reset();
+       } else if (s.value.size() < 16) {
+         return ValueError(key, s, "too short (at least 16 characters)");
+       } else {
+         c.backend_token = s.value;
+       }
+       return absl::OkStatus();
+     }},
+    {"broker.event_queue_size",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       uint64_t n = 0;
+       const bool digits = !s.value.empty() && s.value.size() <= 9 &&
+                           std::all_of(s.value.begin(), s.value.end(),
+                                       [](char ch) { return absl::ascii_isdigit(ch); });
+       if (!digits || !absl::SimpleAtoi(s.value, &n) || n < 1 || n > kMaxEventQueueSize) {
+         return ValueError(
+             key, s,
+             absl::StrCat("invalid value '", s.value, "' (expected an integer from 1 to ",
+                          kMaxEventQueueSize, ")"));
+       }
+       c.event_queue_size = n;
+       return absl::OkStatus();
+     }},
+    {"broker.event_ack_timeout_ms",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       ASSIGN_OR_RETURN(c.event_ack_timeout, ParseMillis(key, s));
+       return absl::OkStatus();
+     }},
 };
 
 const KnownKey* FindKnownKey(absl::string_view key) {

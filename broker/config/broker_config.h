@@ -43,6 +43,9 @@ struct IniFile {
 // "line 7: unknown interpolation %(nope)s in key 'plugin.folder_path'".
 absl::StatusOr<IniFile> ParseIni(const std::string& text, const std::string& here);
 
+// Upper bound of broker.event_queue_size.
+inline constexpr size_t kMaxEventQueueSize = 10'000'000;
+
 // The section the broker reads its keys from, as tracim does.
 inline constexpr char kAppSection[] = "app:main";
 
@@ -76,6 +79,17 @@ struct BrokerConfig {
   // broker.plugin_runner: path of tracim-plugin-runner; default: the file
   // next to the broker's own executable (decided by the broker at startup).
   std::optional<std::filesystem::path> plugin_runner;
+
+  // broker.backend_token: the secret external backends present (metadata
+  // "tracim-backend-token") to call Backend.Publish; unset disables the
+  // Backend service. At least 16 characters.
+  std::optional<std::string> backend_token;
+  // broker.event_queue_size (default 10000, at most 10,000,000): per plugin,
+  // events queued or awaiting acknowledgement; more are dropped and counted.
+  size_t event_queue_size = 10000;
+  // broker.event_ack_timeout_ms (default 30000): an event delivered and not
+  // acknowledged within this time is logged and counted.
+  absl::Duration event_ack_timeout = absl::Seconds(30);
 
   // plugin.<name>.<setting> = value, grouped by plugin name. Names and
   // settings as written (lower case when they come from the environment).

@@ -11,11 +11,21 @@
 #include "broker/common/grpc_status.h"
 #include "tracim/plugin/v1/broker.grpc.pb.h"
 #include "tracim/plugin/v1/handshake.h"
+#include "tracim/plugin/v1/hook_catalogue.h"
 
 namespace tracim::broker {
 namespace {
 
 namespace v1 = tracim::plugin::v1;
+
+constexpr char kBackendTokenMetadataKey[] = "tracim-backend-token";
+
+bool SecretEquals(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
 
 std::string Metadata(grpc::CallbackServerContext* context, const char* key) {
   const auto& md = context->client_metadata();
@@ -70,19 +80,99 @@ class AdminService final : public v1::Admin::CallbackService {
   PluginHost& host_;
 };
 
+// Backend: external backends (a tracim instance forwarding its pluggy
+// hooks) publish events. Authenticated by broker.backend_token; disabled
+// without one.
+class BackendService final : public v1::Backend::CallbackService {
+ public:
+  BackendService(PluginHost& host, std::optional<std::string> token)
+      : host_(host), token_(std::move(token)) {}
+
+  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
+                                    const v1::PublishRequest* request,
+                                    v1::PublishResponse* response) override {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(DoPublish(context, *request, *response)));
+    return reactor;
+  }
+
+ private:
+  absl::Status DoPublish(grpc::CallbackServerContext* context, const v1::PublishRequest& request,
+                         v1::PublishResponse& response) {
+    if (!token_) {
+      return absl::FailedPreconditionError(
+          "the Backend service is disabled: set broker.backend_token");
+    }
+    std::string token = Metadata(context, kBackendTokenMetadataKey);
+    if (token.empty() || !SecretEquals(token, *token_)) {
+      return absl::UnauthenticatedError(absl::StrCat(token.empty() ? "missing " : "wrong ",
+                                                     kBackendTokenMetadataKey, " metadata"));
+    }
+    // Validate everything first: a request is published whole or not at all.
+    std::vector<v1::Event> events;
+    for (int i = 0; i < request.events_size(); ++i) {
+      auto event = NormalizePublishedEvent(request.events(i));
+      if (!event.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("event ", i, ": ", event.status().message()));
+      }
+      events.push_back(*std::move(event));
+    }
+    for (auto& e : events) response.add_event_ids(host_.Publish(std::move(e)));
+    return absl::OkStatus();
+  }
+
+  PluginHost& host_;
+  const std::optional<std::string> token_;
+};
+
 }  // namespace
 
+absl::StatusOr<v1::Event> NormalizePublishedEvent(v1::Event event) {
+  if (event.hook().empty() && event.event_type().empty()) {
+    return absl::InvalidArgumentError("hook and event_type are both empty");
+  }
+  if (event.hook() == v1::kOnPluginsLoaded) {
+    return absl::InvalidArgumentError("on_plugins_loaded is sent by the broker, not published");
+  }
+  if (!event.hook().empty() && !v1::IsKnownHook(event.hook())) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown hook '", event.hook(), "'"));
+  }
+  if (event.event_type().empty()) {
+    event.set_event_type(*v1::EventTypeForHook(event.hook()));
+  }
+  auto hook = v1::HookForEventType(event.event_type());
+  if (!hook) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown event_type '", event.event_type(), "'"));
+  }
+  if (event.hook().empty()) {
+    event.set_hook(*hook);
+  } else if (*hook != event.hook()) {
+    return absl::InvalidArgumentError(absl::StrCat("event_type '", event.event_type(),
+                                                   "' does not match hook '", event.hook(),
+                                                   "' (expected ", *hook, ")"));
+  }
+  // The broker numbers events and marks redeliveries itself.
+  event.clear_event_id();
+  event.clear_redelivered();
+  return event;
+}
+
 absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
-    const std::filesystem::path& socket_path, PluginHost& host) {
+    const std::filesystem::path& socket_path, PluginHost& host,
+    std::optional<std::string> backend_token) {
   std::unique_ptr<ControlServer> server(new ControlServer());
   ::unlink(socket_path.c_str());
   server->registrar_ = std::make_unique<RegistrarService>(host);
   server->admin_ = std::make_unique<AdminService>(host);
+  server->backend_ = std::make_unique<BackendService>(host, std::move(backend_token));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket_path.string(), grpc::InsecureServerCredentials());
   builder.RegisterService(server->registrar_.get());
   builder.RegisterService(server->admin_.get());
+  builder.RegisterService(server->backend_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr) {
     return absl::UnavailableError(

@@ -50,6 +50,8 @@ absl::StatusOr<std::unique_ptr<PluginHost>> PluginHost::Create(asio::io_context&
       o.settings = it->second;
     }
     o.base_env = options.base_env;
+    o.event_queue_capacity = options.event_queue_size;
+    o.ack_timeout = options.event_ack_timeout;
     host->plugins_.push_back(std::make_unique<PluginSupervisor>(io, launcher, std::move(plugins[i]),
                                                                 std::move(o), host.get()));
   }

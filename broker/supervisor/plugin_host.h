@@ -39,6 +39,9 @@ class PluginHost : public PluginSupervisor::Listener {
     std::map<std::string, std::map<std::string, std::string>> settings;
     // Environment passed on to plugins (already filtered).
     std::vector<std::string> base_env;
+    // Per plugin: broker.event_queue_size, broker.event_ack_timeout_ms.
+    size_t event_queue_size = 10000;
+    absl::Duration event_ack_timeout = absl::Seconds(30);
     // Told, on the host's strand, each time a plugin becomes ready or fails
     // (service readiness notification, benchmarks). Must not block.
     std::function<void(const std::string& name, PluginState state)> on_settled;

@@ -103,7 +103,8 @@ PluginSupervisor::PluginSupervisor(asio::io_context& io, ProcessLauncher& launch
       listener_(listener),
       log_(spdlog::default_logger()),
       start_timer_(strand_),
-      stop_timer_(strand_) {
+      stop_timer_(strand_),
+      ack_timer_(strand_) {
   absl::MutexLock lock(&status_mu_);
   status_.set_name(manifest_.name);
   status_.set_version(manifest_.version);
@@ -526,11 +527,45 @@ void PluginSupervisor::FlushEvents() {
     while (!pending_.empty() && static_cast<size_t>(batch.events_size()) < options_.max_batch) {
       auto& event = pending_.front();
       *batch.add_events() = *event;
-      unacked_.emplace(event->event_id(), std::move(event));
+      const uint64_t id = event->event_id();
+      unacked_.emplace(id, Unacked{std::move(event), absl::Now()});
       pending_.pop_front();
     }
     launch_->events->Send(std::move(batch));
   }
+  ArmAckTimer();
+}
+
+void PluginSupervisor::ArmAckTimer() {
+  if (ack_timer_armed_) return;
+  for (const auto& [id, u] : unacked_) {
+    if (u.timed_out) continue;
+    ack_timer_armed_ = true;
+    ack_timer_.expires_after(absl::ToChronoNanoseconds(
+        std::max(u.sent + options_.ack_timeout - absl::Now(), absl::ZeroDuration())));
+    ack_timer_.async_wait([this](const boost::system::error_code& ec) {
+      ack_timer_armed_ = false;
+      if (!ec) OnAckTimer();
+    });
+    return;
+  }
+}
+
+void PluginSupervisor::OnAckTimer() {
+  const absl::Time now = absl::Now();
+  uint64_t late = 0, oldest = 0;
+  for (auto& [id, u] : unacked_) {
+    if (u.timed_out || u.sent + options_.ack_timeout > now) continue;
+    u.timed_out = true;
+    if (late++ == 0) oldest = id;
+  }
+  if (late > 0) {
+    events_timed_out_ += late;
+    log_->warn("plugin '{}': {} event(s) not acknowledged within {} (oldest: event {}); {} so far",
+               manifest_.name, late, Millis(options_.ack_timeout), oldest, events_timed_out_);
+    PublishStatus();
+  }
+  ArmAckTimer();
 }
 
 void PluginSupervisor::OnAck(uint64_t launch_id, std::vector<uint64_t> ids) {
@@ -551,11 +586,12 @@ void PluginSupervisor::OnEventStreamDone(uint64_t launch_id, std::string error) 
 void PluginSupervisor::RequeueUnacked() {
   // unacked_ is ordered by event id, i.e. publication order.
   for (auto it = unacked_.rbegin(); it != unacked_.rend(); ++it) {
-    auto copy = std::make_shared<v1::Event>(*it->second);
+    auto copy = std::make_shared<v1::Event>(*it->second.event);
     copy->set_redelivered(true);
     pending_.push_front(std::move(copy));
   }
   unacked_.clear();
+  ack_timer_.cancel();
 }
 
 // --- Status -----------------------------------------------------------------
@@ -589,6 +625,7 @@ void PluginSupervisor::PublishStatus() {
   status_.set_events_queued(pending_.size() + unacked_.size());
   status_.set_events_acknowledged(events_acknowledged_);
   status_.set_events_dropped(events_dropped_);
+  status_.set_events_timed_out(events_timed_out_);
 }
 
 }  // namespace tracim::broker

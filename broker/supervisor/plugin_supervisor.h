@@ -62,6 +62,8 @@ class PluginSupervisor {
     size_t event_queue_capacity = 10000;
     // Events per EventBatch, at most.
     size_t max_batch = 256;
+    // A delivered event not acknowledged within this is logged and counted.
+    absl::Duration ack_timeout = absl::Seconds(30);
   };
 
   // Told about state changes that matter to the host. Called on the
@@ -136,6 +138,9 @@ class PluginSupervisor {
   void OnEventStreamDone(uint64_t launch_id, std::string error);
   // Moves every sent-but-unacknowledged event back to the front of the queue.
   void RequeueUnacked();
+  // Arms ack_timer_ for the oldest delivery not yet reported as late.
+  void ArmAckTimer();
+  void OnAckTimer();
 
   std::vector<std::string> BuildEnvironment(const Launch& launch) const;
   std::vector<std::string> BuildRunnerArgv() const;
@@ -165,7 +170,16 @@ class PluginSupervisor {
   absl::Time launched_at_;
   absl::Time ready_at_;
   std::deque<std::shared_ptr<const tracim::plugin::v1::Event>> pending_;
-  std::map<uint64_t, std::shared_ptr<const tracim::plugin::v1::Event>> unacked_;
+  // Sent and not acknowledged yet, by event id (= publication order).
+  struct Unacked {
+    std::shared_ptr<const tracim::plugin::v1::Event> event;
+    absl::Time sent;
+    bool timed_out = false;
+  };
+  std::map<uint64_t, Unacked> unacked_;
+  boost::asio::steady_timer ack_timer_;
+  bool ack_timer_armed_ = false;
+  uint64_t events_timed_out_ = 0;
   uint64_t events_acknowledged_ = 0;
   uint64_t events_dropped_ = 0;
   uint32_t restarts_ = 0;

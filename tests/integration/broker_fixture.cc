@@ -199,6 +199,23 @@ std::string BrokerFixture::Output() {
   return out.str();
 }
 
+grpc::Status BrokerFixture::Publish(const std::vector<v1::Event>& events, const std::string& token,
+                                    std::vector<uint64_t>* ids) {
+  auto channel = grpc::CreateChannel("unix:" + (runtime_dir() / "broker.sock").string(),
+                                     grpc::InsecureChannelCredentials());
+  auto backend = v1::Backend::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  context.set_wait_for_ready(true);
+  if (!token.empty()) context.AddMetadata("tracim-backend-token", token);
+  v1::PublishRequest request;
+  for (const auto& e : events) *request.add_events() = e;
+  v1::PublishResponse response;
+  grpc::Status status = backend->Publish(&context, request, &response);
+  if (ids != nullptr) ids->assign(response.event_ids().begin(), response.event_ids().end());
+  return status;
+}
+
 std::vector<v1::PluginStatus> BrokerFixture::ListPlugins() {
   auto channel = grpc::CreateChannel("unix:" + (runtime_dir() / "broker.sock").string(),
                                      grpc::InsecureChannelCredentials());

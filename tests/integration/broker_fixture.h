@@ -8,6 +8,7 @@
 #ifndef TRACIM_TESTS_INTEGRATION_BROKER_FIXTURE_H_
 #define TRACIM_TESTS_INTEGRATION_BROKER_FIXTURE_H_
 
+#include <grpcpp/support/status.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -86,6 +87,11 @@ class BrokerFixture {
   // Number of lines containing `text` so far.
   int CountLines(const std::string& text);
   std::string Output();
+
+  // Backend.Publish over the control socket, with `token` as
+  // tracim-backend-token (none if empty). Fills `ids` on success.
+  grpc::Status Publish(const std::vector<tracim::plugin::v1::Event>& events,
+                       const std::string& token, std::vector<uint64_t>* ids = nullptr);
 
   // Admin.ListPlugins over the control socket.
   std::vector<tracim::plugin::v1::PluginStatus> ListPlugins();

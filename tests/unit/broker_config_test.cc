@@ -476,6 +476,34 @@ TEST(ParseBrokerConfig, RejectsTimeoutsThatAreNotPositiveMillisecondsUpToAnHour)
   }
 }
 
+TEST(ParseBrokerConfig, EventDeliveryKeysHaveDefaultsAndBounds) {
+  absl::StatusOr<BrokerConfig> defaults = AppMain("");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->event_queue_size, 10000u);
+  EXPECT_EQ(defaults->event_ack_timeout, absl::Seconds(30));
+  EXPECT_FALSE(defaults->backend_token.has_value());
+
+  absl::StatusOr<BrokerConfig> config = AppMain(
+      "broker.event_queue_size = 10000000\nbroker.event_ack_timeout_ms = 250\n"
+      "broker.backend_token = 0123456789abcdef\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->event_queue_size, 10000000u);
+  EXPECT_EQ(config->event_ack_timeout, absl::Milliseconds(250));
+  EXPECT_EQ(config->backend_token, "0123456789abcdef");
+
+  for (const std::string value : {"0", "-1", "10000001", "1e3", "many", ""}) {
+    SCOPED_TRACE(value);
+    ExpectConfigError("broker.event_queue_size = " + value + "\n",
+                      "broker.event_queue_size: invalid value '" + value +
+                          "' (expected an integer from 1 to 10000000)");
+  }
+  ExpectConfigError("broker.event_ack_timeout_ms = 0\n",
+                    "broker.event_ack_timeout_ms: invalid value '0' (expected an integer number of "
+                    "milliseconds from 1 to 3600000)");
+  ExpectConfigError("broker.backend_token = short\n",
+                    "broker.backend_token: too short (at least 16 characters)");
+}
+
 // ---------------------------------------------------------------------------
 // ParseBrokerConfig: plugin settings, sections, warnings.
 

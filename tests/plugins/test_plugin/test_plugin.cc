@@ -4,7 +4,7 @@
 //
 // Modes: normal, exit-before-register, never-register, bad-secret, no-secret,
 // bad-version, unknown-hook, route-outside, route-duplicate, unreachable,
-// ignore-shutdown, fork-child.
+// ignore-shutdown, fork-child, no-ack.
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
@@ -48,8 +48,11 @@ void RequestStop() {
 
 class PluginService final : public v1::Plugin::Service {
  public:
-  PluginService(std::string name, std::string secret, bool ignore_shutdown)
-      : name_(std::move(name)), secret_(std::move(secret)), ignore_shutdown_(ignore_shutdown) {}
+  PluginService(std::string name, std::string secret, bool ignore_shutdown, bool no_ack)
+      : name_(std::move(name)),
+        secret_(std::move(secret)),
+        ignore_shutdown_(ignore_shutdown),
+        no_ack_(no_ack) {}
 
   grpc::Status Events(grpc::ServerContext* context,
                       grpc::ServerReaderWriter<v1::EventAck, v1::EventBatch>* stream) override {
@@ -70,7 +73,7 @@ class PluginService final : public v1::Plugin::Service {
                     e.redelivered() ? " redelivered" : "", extra.c_str());
         ack.add_event_ids(e.event_id());
       }
-      stream->Write(ack);
+      if (!no_ack_) stream->Write(ack);
     }
     return grpc::Status::OK;
   }
@@ -98,6 +101,8 @@ class PluginService final : public v1::Plugin::Service {
   std::string name_;
   std::string secret_;
   bool ignore_shutdown_;
+  // Handles events but never acknowledges them.
+  bool no_ack_;
 };
 
 }  // namespace
@@ -162,7 +167,7 @@ int main(int argc, char** argv) {
     std::printf("test_plugin %s child pid %d\n", name.c_str(), child);
   }
 
-  PluginService service(name, secret, ignore_shutdown);
+  PluginService service(name, secret, ignore_shutdown, mode == "no-ack");
   std::unique_ptr<grpc::Server> server;
   if (mode != "unreachable") {
     grpc::EnableDefaultHealthCheckService(true);
