@@ -17,11 +17,14 @@
 #include "absl/strings/str_join.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/signal_set.hpp"
+#include "broker/app/first_admin.h"
 #include "broker/app/runtime_dir.h"
 #include "broker/config/broker_config.h"
 #include "broker/control/control_server.h"
 #include "broker/discovery/plugin_discovery.h"
+#include "broker/http/http_server.h"
 #include "broker/process/posix_process_launcher.h"
+#include "broker/store/sqlite_store.h"
 #include "broker/supervisor/plugin_host.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -105,6 +108,19 @@ int Run(const std::filesystem::path& config_file) {
   spdlog::info("tracim-plugin-broker {} starting: {} plugin(s) in {}: {}", TRACIM_BROKER_VERSION,
                names.size(), config->plugin_folder.string(), absl::StrJoin(names, ", "));
 
+  // The embedded backend's database, and its first administrator.
+  std::error_code ec;
+  if (std::filesystem::create_directories(config->state_dir, ec)) {
+    std::filesystem::permissions(config->state_dir, std::filesystem::perms::owner_all, ec);
+  }
+  auto store = SqliteStore::Open(config->state_dir / std::string(kSqliteStoreFileName));
+  if (!store.ok()) {
+    return Fatal(absl::StrCat("broker.state_dir: ", store.status().message()));
+  }
+  if (auto s = EnsureFirstAdmin(**store, config->state_dir, config->admin_password); !s.ok()) {
+    return Fatal(absl::StrCat("broker.state_dir: ", s.message()));
+  }
+
   boost::asio::io_context io;
   PosixProcessLauncher launcher(io);
   PluginHost::Options options;
@@ -124,6 +140,18 @@ int Run(const std::filesystem::path& config_file) {
   if (!control.ok()) return Fatal(std::string(control.status().message()));
   spdlog::info("control socket: {}", options.broker_socket.string());
 
+  HttpRouter router;
+  (void)router.AddExact(
+      "/healthz", HttpHandler::Simple([](HttpRequest, HttpResponder respond) {
+        respond(HttpResponse{200, {{"Content-Type", "application/json"}}, "{\"status\":\"ok\"}"});
+      }));
+  HttpServerOptions http_options;
+  http_options.host = config->listen_host;
+  http_options.port = config->listen_port;
+  HttpServer http(io, http_options, std::move(router));
+  if (auto s = http.Start(); !s.ok()) return Fatal(absl::StrCat("broker.listen: ", s.message()));
+  spdlog::info("HTTP listener on {}:{}", config->listen_host, http.port());
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   bool stopping = false;
   std::function<void(const boost::system::error_code&, int)> on_signal =
@@ -133,7 +161,8 @@ int Run(const std::filesystem::path& config_file) {
           stopping = true;
           spdlog::info("received {}: stopping every plugin",
                        signal == SIGINT ? "SIGINT" : "SIGTERM");
-          (*host)->StopAll([&io] { io.stop(); });
+          // New requests first, then the plugins that would serve them.
+          http.Stop([&] { (*host)->StopAll([&io] { io.stop(); }); });
         } else {
           spdlog::info("already stopping; waiting for the plugins to exit");
         }

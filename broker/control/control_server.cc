@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/common/grpc_status.h"
+#include "broker/common/random.h"
 #include "tracim/plugin/v1/broker.grpc.pb.h"
 #include "tracim/plugin/v1/handshake.h"
 #include "tracim/plugin/v1/hook_catalogue.h"
@@ -19,13 +20,6 @@ namespace {
 namespace v1 = tracim::plugin::v1;
 
 constexpr char kBackendTokenMetadataKey[] = "tracim-backend-token";
-
-bool SecretEquals(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
 
 std::string Metadata(grpc::CallbackServerContext* context, const char* key) {
   const auto& md = context->client_metadata();
@@ -104,7 +98,7 @@ class BackendService final : public v1::Backend::CallbackService {
           "the Backend service is disabled: set broker.backend_token");
     }
     std::string token = Metadata(context, kBackendTokenMetadataKey);
-    if (token.empty() || !SecretEquals(token, *token_)) {
+    if (token.empty() || !ConstantTimeEquals(token, *token_)) {
       return absl::UnauthenticatedError(absl::StrCat(token.empty() ? "missing " : "wrong ",
                                                      kBackendTokenMetadataKey, " metadata"));
     }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "boost/asio/post.hpp"
 #include "broker/common/grpc_status.h"
+#include "broker/common/random.h"
 #include "broker/events/plugin_event_stream.h"
 #include "grpc_health/v1/health.grpc.pb.h"
 #include "plugin_runner/runner_options.h"
@@ -25,35 +26,6 @@ namespace asio = boost::asio;
 namespace v1 = tracim::plugin::v1;
 
 namespace {
-
-std::string RandomSecret() {
-  unsigned char bytes[32];
-  size_t got = 0;
-  while (got < sizeof(bytes)) {
-    ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      // No entropy source: nothing safe to do.
-      spdlog::critical("getrandom failed: {}", strerror(errno));
-      std::abort();
-    }
-    got += static_cast<size_t>(n);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (unsigned char b : bytes) {
-    s.push_back(kHex[b >> 4]);
-    s.push_back(kHex[b & 15]);
-  }
-  return s;
-}
-
-bool ConstantTimeEquals(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
 
 std::string Millis(absl::Duration d) { return absl::StrCat(absl::ToInt64Milliseconds(d), " ms"); }
 
@@ -196,7 +168,7 @@ void PluginSupervisor::DoStart() {
   if (launch_ != nullptr) return;  // a failed launch is still being stopped
   auto launch = std::make_unique<Launch>();
   launch->id = ++launch_count_;
-  launch->secret = RandomSecret();
+  launch->secret = RandomHex(32);
   {
     absl::MutexLock lock(&status_mu_);
     secret_ = launch->secret;
