@@ -84,6 +84,16 @@ TEST_F(Events, SubscribedHooksArriveInPublicationOrderAndAreAcknowledged) {
   EXPECT_EQ(alpha->events_dropped(), 0u);
 }
 
+TEST_F(Events, HelloWorldNamesEachCreatedUser) {
+  broker_.CopyPlugin(ExamplePluginsDir() / "tracim_backend_hello_world");
+  broker_.AddConfig(std::string("broker.backend_token = ") + kToken);
+  broker_.Start();
+  ASSERT_TRUE(broker_.WaitForLine("Hello World !", kTimeout)) << broker_.Output();
+  ASSERT_TRUE(broker_.Publish({UserCreated("Ann Smith"), UserCreated("Bob")}, kToken).ok());
+  EXPECT_TRUE(broker_.WaitForLine("] created user Bob", kTimeout)) << broker_.Output();
+  EXPECT_EQ(broker_.CountLines("] created user Ann Smith"), 1);
+}
+
 TEST_F(Events, PublishIsRefusedWithoutTheTokenAndPublishesNothingFromABadBatch) {
   StartWith({{"alpha", "normal"}});
   grpc::Status none = broker_.Publish({UserCreated("Ann")}, "");

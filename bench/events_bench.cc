@@ -1,0 +1,234 @@
+// Event delivery throughput and memory, with the broker's real components in
+// this process, real plugin processes and the real Backend gRPC service:
+//   1. events/s published through Backend.Publish and acknowledged by one
+//      C++ plugin (bench_sink: subscribes on_user_created, does nothing);
+//   2. the same with 4 plugins at once (each acknowledges every event);
+//   3. broker RSS while one plugin never acknowledges and --stuck-events
+//      events are published: memory must stay bounded by the queue size.
+//
+//   events_bench [--events N] [--batch B] [--stuck-events M] [--queue Q]
+// Defaults: N = 500000, B = 1000, M = 1000000, Q = 10000.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "boost/asio/executor_work_guard.hpp"
+#include "boost/asio/io_context.hpp"
+#include "broker/app/runtime_dir.h"
+#include "broker/control/control_server.h"
+#include "broker/discovery/plugin_discovery.h"
+#include "broker/process/posix_process_launcher.h"
+#include "broker/supervisor/plugin_host.h"
+#include "spdlog/spdlog.h"
+#include "tracim/plugin/v1/broker.grpc.pb.h"
+
+using namespace tracim::broker;
+namespace v1 = tracim::plugin::v1;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr char kToken[] = "events-bench-token-0123456789";
+
+long RssKiB() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// One broker (host + control socket + io thread) with the given plugins.
+class Broker {
+ public:
+  Broker(const std::filesystem::path& dir, std::vector<PluginManifest> plugins, size_t queue)
+      : work_(boost::asio::make_work_guard(io_)), launcher_(io_) {
+    PluginHost::Options options;
+    options.runner = TRACIM_BENCH_RUNNER;
+    options.runtime_dir = dir;
+    options.broker_socket = dir / "broker.sock";
+    options.event_queue_size = queue;
+    options.on_all_settled = [this] {
+      std::lock_guard<std::mutex> lock(mu_);
+      settled_ = true;
+      cv_.notify_all();
+    };
+    host_ = std::move(*PluginHost::Create(io_, launcher_, std::move(plugins), options));
+    control_ = std::move(*ControlServer::Start(options.broker_socket, *host_, kToken));
+    thread_ = std::thread([this] { io_.run(); });
+    host_->StartAll();
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return settled_; });
+    for (auto& p : host_->plugins()) {
+      if (p->Status().state() != "ready") {
+        std::fprintf(stderr, "plugin %s: %s\n", p->name().c_str(),
+                     p->Status().last_exit_reason().c_str());
+        std::_Exit(1);
+      }
+    }
+    channel_ = grpc::CreateChannel("unix:" + options.broker_socket.string(),
+                                   grpc::InsecureChannelCredentials());
+    backend_ = v1::Backend::NewStub(channel_);
+  }
+
+  ~Broker() {
+    bool done = false;
+    host_->StopAll([&] {
+      std::lock_guard<std::mutex> lock(mu_);
+      done = true;
+      cv_.notify_all();
+    });
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return done; });
+    }
+    control_->Shutdown();
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  // The smallest acknowledged count over the plugins.
+  uint64_t MinAcknowledged() {
+    uint64_t m = UINT64_MAX;
+    for (auto& p : host_->plugins()) m = std::min<uint64_t>(m, p->Status().events_acknowledged());
+    return m;
+  }
+
+  // Publishes `n` on_user_created events in batches of `batch`. With
+  // `window` > 0, keeps at most `window` events unacknowledged (a sustained
+  // rate without overflowing the plugins' queues); 0 publishes flat out.
+  void Publish(uint64_t n, uint64_t batch, uint64_t window = 0) {
+    v1::PublishRequest request;
+    for (uint64_t i = 0; i < batch; ++i) {
+      auto* e = request.add_events();
+      e->set_hook("on_user_created");
+      e->mutable_user()->set_user_id(static_cast<int64_t>(i));
+      e->mutable_user()->set_public_name("user");
+    }
+    for (uint64_t sent = 0; sent < n; sent += batch) {
+      while (window > 0 && sent + batch > MinAcknowledged() + window) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      grpc::ClientContext context;
+      context.AddMetadata("tracim-backend-token", kToken);
+      v1::PublishResponse response;
+      grpc::Status status = backend_->Publish(&context, request, &response);
+      if (!status.ok()) {
+        std::fprintf(stderr, "Publish: %s\n", status.error_message().c_str());
+        std::_Exit(1);
+      }
+    }
+  }
+
+  // Waits until every plugin acknowledged `n` events; exits if one dropped.
+  void WaitAcknowledged(uint64_t n) {
+    while (MinAcknowledged() < n) {
+      for (auto& p : host_->plugins()) {
+        if (p->Status().events_dropped() > 0) {
+          std::fprintf(stderr, "plugin %s dropped events\n", p->name().c_str());
+          std::_Exit(1);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  PluginHost& host() { return *host_; }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  PosixProcessLauncher launcher_;
+  std::unique_ptr<PluginHost> host_;
+  std::unique_ptr<ControlServer> control_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool settled_ = false;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Backend::Stub> backend_;
+};
+
+PluginManifest Manifest(const std::string& name, std::vector<std::string> command) {
+  PluginManifest m;
+  m.name = name;
+  m.folder = std::filesystem::path(command[0]).parent_path();
+  m.command = std::move(command);
+  m.version = "1.0.0";
+  return m;
+}
+
+void Throughput(const std::filesystem::path& dir, int plugins, uint64_t events, uint64_t batch,
+                size_t queue) {
+  std::vector<PluginManifest> manifests;
+  for (int i = 0; i < plugins; ++i) {
+    manifests.push_back(Manifest("sink" + std::to_string(i), {TRACIM_BENCH_SINK}));
+  }
+  auto sub = dir / ("throughput" + std::to_string(plugins));
+  std::filesystem::create_directories(sub);
+  Broker broker(sub, std::move(manifests), queue);
+  auto t0 = Clock::now();
+  std::thread publisher([&] { broker.Publish(events, batch, queue / 2); });
+  broker.WaitAcknowledged(events);
+  double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  publisher.join();
+  uint64_t dropped = 0;
+  for (auto& p : broker.host().plugins()) dropped += p->Status().events_dropped();
+  // rate: events acknowledged by every plugin per second; deliveries: the
+  // broker's total (events x plugins) per second.
+  std::printf(
+      "events_acknowledged plugins=%d events=%llu batch=%llu seconds=%.2f rate=%.0f/s "
+      "deliveries=%.0f/s dropped=%llu\n",
+      plugins, static_cast<unsigned long long>(events), static_cast<unsigned long long>(batch),
+      seconds, double(events) / seconds, double(events) * plugins / seconds,
+      static_cast<unsigned long long>(dropped));
+}
+
+void StuckPlugin(const std::filesystem::path& dir, uint64_t events, uint64_t batch, size_t queue) {
+  auto sub = dir / "stuck";
+  std::filesystem::create_directories(sub);
+  Broker broker(sub, {Manifest("stuck", {TRACIM_BENCH_TEST_PLUGIN, "--mode=no-ack"})}, queue);
+  long before = RssKiB();
+  auto t0 = Clock::now();
+  broker.Publish(events, batch);
+  double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  long after = RssKiB();
+  auto status = broker.host().plugins().front()->Status();
+  std::printf(
+      "stuck_plugin events=%llu queue=%zu seconds=%.2f rss_before=%ldKiB rss_after=%ldKiB "
+      "queued=%llu dropped=%llu\n",
+      static_cast<unsigned long long>(events), queue, seconds, before, after,
+      static_cast<unsigned long long>(status.events_queued()),
+      static_cast<unsigned long long>(status.events_dropped()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint64_t events = 500000, batch = 1000, stuck_events = 1000000;
+  size_t queue = 10000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--events") events = std::stoull(argv[i + 1]);
+    if (a == "--batch") batch = std::stoull(argv[i + 1]);
+    if (a == "--stuck-events") stuck_events = std::stoull(argv[i + 1]);
+    if (a == "--queue") queue = std::stoull(argv[i + 1]);
+  }
+  spdlog::set_level(spdlog::level::err);
+  auto runtime = RuntimeDir::Prepare(std::nullopt, std::nullopt);
+  Throughput(runtime->path(), 1, events, batch, queue);
+  Throughput(runtime->path(), 4, events, batch, queue);
+  StuckPlugin(runtime->path(), stuck_events, batch, queue);
+  return 0;
+}
