@@ -17,8 +17,10 @@
 #include "absl/strings/str_join.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/signal_set.hpp"
+#include "boost/asio/thread_pool.hpp"
 #include "broker/app/first_admin.h"
 #include "broker/app/runtime_dir.h"
+#include "broker/backend/rest_api.h"
 #include "broker/config/broker_config.h"
 #include "broker/control/control_server.h"
 #include "broker/discovery/plugin_discovery.h"
@@ -140,7 +142,14 @@ int Run(const std::filesystem::path& config_file) {
   if (!control.ok()) return Fatal(std::string(control.status().message()));
   spdlog::info("control socket: {}", options.broker_socket.string());
 
+  // The REST API: store calls and password hashing run on this pool, never
+  // on the io thread; committed changes are published to the plugins.
+  boost::asio::thread_pool blocking(2);
+  RestApi rest(
+      **store, [&host](tracim::plugin::v1::Event e) { (*host)->Publish(std::move(e)); },
+      blocking.get_executor());
   HttpRouter router;
+  if (auto s = rest.Register(router); !s.ok()) return Fatal(std::string(s.message()));
   (void)router.AddExact(
       "/healthz", HttpHandler::Simple([](HttpRequest, HttpResponder respond) {
         respond(HttpResponse{200, {{"Content-Type", "application/json"}}, "{\"status\":\"ok\"}"});
@@ -172,6 +181,7 @@ int Run(const std::filesystem::path& config_file) {
 
   (*host)->StartAll();
   io.run();
+  blocking.join();
 
   (*control)->Shutdown();
   spdlog::info("tracim-plugin-broker stopped");
