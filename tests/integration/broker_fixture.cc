@@ -30,17 +30,6 @@ std::filesystem::path ExamplePluginsDir() { return TRACIM_TEST_EXAMPLE_PLUGINS_D
 std::filesystem::path TestPluginsDir() { return TRACIM_TEST_TEST_PLUGINS_DIR; }
 std::filesystem::path HelloWorldLibrary() { return TRACIM_TEST_HELLO_WORLD_LIBRARY; }
 
-TempDir::TempDir() {
-  std::string templ = (std::filesystem::temp_directory_path() / "tpb-test-XXXXXX").string();
-  if (mkdtemp(templ.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-  path_ = templ;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 void WriteFile(const std::filesystem::path& path, const std::string& content, int mode) {
   std::filesystem::create_directories(path.parent_path());
   std::ofstream(path) << content;

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/common/temp_dir.h"
 #include "tracim/plugin/v1/broker.pb.h"
 
 namespace tracim::testing {
@@ -34,15 +35,6 @@ std::filesystem::path ExamplePluginsDir();  // build/plugins
 std::filesystem::path TestPluginsDir();     // build/test_plugins
 std::filesystem::path HelloWorldLibrary();  // libtracim_hello_world.so
 
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 void WriteFile(const std::filesystem::path& path, const std::string& content, int mode = 0644);
 

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/temp_dir.h"
 
 namespace tracim::broker {
 namespace {
@@ -23,29 +24,10 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-// A fresh folder under $TMPDIR (or /tmp), removed with its content.
-class TempDir {
+// Each test's folder: tracim::testing::TempDir, named after this file.
+class TempDir : public tracim::testing::TempDir {
  public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                        "/plugin_discovery_test.XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed: " << errno;
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    // Give back permissions a test may have removed, so cleanup can recurse.
-    for (auto it = fs::recursive_directory_iterator(path_, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
-    }
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : tracim::testing::TempDir("plugin_discovery_test") {}
 };
 
 constexpr char kValidManifest[] = R"({"command": ["./run"], "version": "1.0"})";

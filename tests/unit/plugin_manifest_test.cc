@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/temp_dir.h"
 
 namespace tracim::broker {
 namespace {
@@ -24,24 +25,10 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::Pair;
 
-// A fresh folder under $TMPDIR (or /tmp), removed with its content.
-class TempDir {
+// Each test's folder: tracim::testing::TempDir, named after this file.
+class TempDir : public tracim::testing::TempDir {
  public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ =
-        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/plugin_manifest_test.XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed: " << errno;
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : tracim::testing::TempDir("plugin_manifest_test") {}
 };
 
 // Sets PATH for the duration of a test and restores it.

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/temp_dir.h"
 
 namespace tracim::broker {
 namespace {
@@ -26,24 +27,10 @@ namespace fs = std::filesystem;
 using ::testing::MatchesRegex;
 using ::testing::StartsWith;
 
-// A fresh folder under $TMPDIR (or /tmp), removed with its content.
-class TempDir {
+// Each test's folder: tracim::testing::TempDir, named after this file.
+class TempDir : public tracim::testing::TempDir {
  public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ =
-        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/runtime_dir_test.XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed: " << errno;
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : tracim::testing::TempDir("runtime_dir_test") {}
 };
 
 // Sets (or, with nullopt, unsets) an environment variable for the duration of

@@ -21,33 +21,11 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "broker/store/sqlite_store.h"
+#include "tests/common/temp_dir.h"
 
 namespace tracim::broker {
 
-class TempDir {
- public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ =
-        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/tracim_store_test.XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr) {
-      std::perror("mkdtemp");
-      std::abort();
-    }
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = ::tracim::testing::TempDir;
 
 // Starts at Start(); moves only when told.
 class FakeClock {
