@@ -566,17 +566,18 @@ void HttpConnection::StreamReadBody(uint64_t seq, HttpStream::ReadCallback cb) {
   });
 }
 
-void HttpConnection::StreamWriteHead(uint64_t seq, HttpResponseHead head, WriteDone cb) {
-  if (absl::Status s = StreamUsable(seq); !s.ok()) {
-    CallHandler(cb, s);
-    return;
-  }
+absl::Status HttpConnection::CheckResponseStart(uint64_t seq, int status,
+                                                const HttpHeaders& headers) const {
+  if (absl::Status s = StreamUsable(seq); !s.ok()) return s;
   if (ex_->response_started) {
-    CallHandler(cb, absl::FailedPreconditionError("the response was already started"));
-    return;
+    return absl::FailedPreconditionError("the response was already started");
   }
-  if (absl::Status valid = ValidateResponseHead(head.status, head.headers); !valid.ok()) {
-    CallHandler(cb, valid);
+  return ValidateResponseHead(status, headers);
+}
+
+void HttpConnection::StreamWriteHead(uint64_t seq, HttpResponseHead head, WriteDone cb) {
+  if (absl::Status s = CheckResponseStart(seq, head.status, head.headers); !s.ok()) {
+    CallHandler(cb, s);
     return;
   }
   const bool bodiless_status = head.status == 204 || head.status == 304;
@@ -666,16 +667,8 @@ void HttpConnection::StreamFinish(uint64_t seq, WriteDone cb) {
 }
 
 void HttpConnection::StreamRespond(uint64_t seq, HttpResponse response, WriteDone cb) {
-  if (absl::Status s = StreamUsable(seq); !s.ok()) {
+  if (absl::Status s = CheckResponseStart(seq, response.status, response.headers); !s.ok()) {
     CallHandler(cb, s);
-    return;
-  }
-  if (ex_->response_started) {
-    CallHandler(cb, absl::FailedPreconditionError("the response was already started"));
-    return;
-  }
-  if (absl::Status valid = ValidateResponseHead(response.status, response.headers); !valid.ok()) {
-    CallHandler(cb, valid);
     return;
   }
   QueueResponse(std::move(response), /*close=*/false, CompleteExchange(seq, std::move(cb)));

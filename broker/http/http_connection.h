@@ -128,6 +128,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   // HttpStream, on the strand.
   absl::Status StreamUsable(uint64_t seq) const;
+  // StreamUsable, no response started yet, and a head valid on the wire.
+  absl::Status CheckResponseStart(uint64_t seq, int status, const HttpHeaders& headers) const;
   void StreamReadBody(uint64_t seq, HttpStream::ReadCallback cb);
   void StreamWriteHead(uint64_t seq, HttpResponseHead head, WriteDone cb);
   void StreamWriteBody(uint64_t seq, std::string data, WriteDone cb);
