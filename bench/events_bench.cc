@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/io_context.hpp"
 #include "broker/app/runtime_dir.h"
@@ -226,6 +227,8 @@ int main(int argc, char** argv) {
     if (a == "--queue") queue = std::stoull(argv[i + 1]);
   }
   spdlog::set_level(spdlog::level::err);
+  // As in the broker's main().
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   auto runtime = RuntimeDir::Prepare(std::nullopt, std::nullopt);
   Throughput(runtime->path(), 1, events, batch, queue);
   Throughput(runtime->path(), 4, events, batch, queue);
