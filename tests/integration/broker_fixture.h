@@ -35,7 +35,6 @@ std::filesystem::path ExamplePluginsDir();  // build/plugins
 std::filesystem::path TestPluginsDir();     // build/test_plugins
 std::filesystem::path HelloWorldLibrary();  // libtracim_hello_world.so
 
-
 void WriteFile(const std::filesystem::path& path, const std::string& content, int mode = 0644);
 
 // Whether a process with this pid exists and is not a zombie.
