@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
 #include "tracim/plugin/v1/hook_catalogue.h"
 
 namespace tracim::broker {
@@ -11,17 +12,8 @@ namespace tracim::broker {
 namespace pb = tracim::plugin::v1;
 
 google::protobuf::Timestamp ToTimestamp(absl::Time time) {
-  google::protobuf::Timestamp out;
-  const int64_t nanos = absl::ToUnixNanos(time);
-  int64_t seconds = nanos / 1000000000;
-  int64_t rest = nanos % 1000000000;
-  if (rest < 0) {  // Timestamp wants 0 <= nanos < 1e9
-    rest += 1000000000;
-    --seconds;
-  }
-  out.set_seconds(seconds);
-  out.set_nanos(static_cast<int32_t>(rest));
-  return out;
+  // protobuf's own conversion normalises negative times as Timestamp wants.
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
 }
 
 pb::User ToProto(const User& user) {

@@ -77,16 +77,19 @@ PluginSupervisor* PluginHost::Find(absl::string_view name) const {
   return nullptr;
 }
 
-uint64_t PluginHost::Publish(v1::Event event) {
-  uint64_t id = next_event_id_.fetch_add(1);
-  event.set_event_id(id);
+std::shared_ptr<const v1::Event> PluginHost::Stamp(v1::Event event) {
+  event.set_event_id(next_event_id_.fetch_add(1));
   if (!event.has_created()) {
     *event.mutable_created() =
         google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::GetCurrentTimeNanos());
   }
-  auto shared = std::make_shared<const v1::Event>(std::move(event));
+  return std::make_shared<const v1::Event>(std::move(event));
+}
+
+uint64_t PluginHost::Publish(v1::Event event) {
+  auto shared = Stamp(std::move(event));
   for (auto& p : plugins_) p->Deliver(shared);
-  return id;
+  return shared->event_id();
 }
 
 void PluginHost::OnPluginSettled(PluginSupervisor& plugin, PluginState state) {
@@ -124,16 +127,13 @@ void PluginHost::SendPluginsLoaded(const std::vector<PluginSupervisor*>& to) {
       event.mutable_plugins_loaded()->add_failed(p->name());
     }
   }
-  event.set_event_id(next_event_id_.fetch_add(1));
-  *event.mutable_created() =
-      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::GetCurrentTimeNanos());
-  auto shared = std::make_shared<const v1::Event>(std::move(event));
+  auto shared = Stamp(std::move(event));
   for (PluginSupervisor* p : to) p->Deliver(shared);
 }
 
 void PluginHost::StopAll(std::function<void()> done) {
   auto remaining = std::make_shared<size_t>(plugins_.size());
-  auto all_stopped = [this, remaining, done = std::move(done)]() mutable {
+  auto all_stopped = [this, done = std::move(done)]() mutable {
     WaitForCalls(std::move(done), /*attempts_left=*/200);
   };
   if (plugins_.empty()) {

@@ -80,6 +80,8 @@ class PluginHost : public PluginSupervisor::Listener {
  private:
   PluginHost(boost::asio::io_context& io) : io_(io), strand_(boost::asio::make_strand(io)) {}
   void DoSettled(std::string name, PluginState state);
+  // Gives the event the next id (and the current time if it has none).
+  std::shared_ptr<const tracim::plugin::v1::Event> Stamp(tracim::plugin::v1::Event event);
   void SendPluginsLoaded(const std::vector<PluginSupervisor*>& to);
   void WaitForCalls(std::function<void()> done, int attempts_left);
 
