@@ -16,16 +16,26 @@ PACKAGES := g++ cmake ninja-build pkg-config make \
   libgtest-dev libgmock-dev libbenchmark-dev libsystemd-dev libsqlite3-dev libcrypt-dev libssl-dev \
   python3 python3-grpcio python3-protobuf procps
 
+# Only for `make bench` (load generator of the route benchmark).
+BENCH_PACKAGES := wrk
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test asan bench format clean
+.PHONY: all deps bench-deps build run test asan bench format clean
 
 all: build
 
 # Installs only what is missing; apt-get update first, as a fresh machine's
 # package lists may be empty.
 deps:
-	@missing=$$(for p in $(PACKAGES); do \
+	@$(MAKE) --no-print-directory install-missing WANTED="$(PACKAGES)"
+
+bench-deps:
+	@$(MAKE) --no-print-directory install-missing WANTED="$(BENCH_PACKAGES)"
+
+.PHONY: install-missing
+install-missing:
+	@missing=$$(for p in $(WANTED); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -52,9 +62,10 @@ asan: deps
 	cmake --build build-asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
-bench: build
+bench: bench-deps build
 	for i in 1 2 3 4 5; do $(BUILD_DIR)/bench/spawn_to_ready_bench; done
 	for i in 1 2 3; do $(BUILD_DIR)/bench/events_bench; done
+	$(BUILD_DIR)/bench/route_bench
 
 format:
 	find broker plugin_runner sdk_cpp plugins tests bench -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -6,11 +6,16 @@
 //   3. broker RSS while one plugin never acknowledges and --stuck-events
 //      events are published: memory must stay bounded by the queue size.
 //
-//   events_bench [--events N] [--batch B] [--stuck-events M] [--queue Q]
-// Defaults: N = 500000, B = 1000, M = 1000000, Q = 10000.
+//   events_bench [--events N] [--batch B] [--publishers P] [--plugins LIST]
+//                [--stuck-events M] [--queue Q]
+// Defaults: N = 500000, B = 1000 events per Publish call, P = 1 publishing
+// thread (each with one call in flight), LIST = 1,4 (the plugin counts to
+// measure), M = 1000000 (0 skips case 3), Q = 10000.
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -39,6 +44,14 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr char kToken[] = "events-bench-token-0123456789";
+
+// User + system CPU time of `who` (RUSAGE_SELF, RUSAGE_CHILDREN), seconds.
+double CpuSeconds(int who) {
+  rusage usage{};
+  getrusage(who, &usage);
+  auto seconds = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 long RssKiB() {
   std::ifstream status("/proc/self/status");
@@ -106,10 +119,12 @@ class Broker {
     return m;
   }
 
-  // Publishes `n` on_user_created events in batches of `batch`. With
-  // `window` > 0, keeps at most `window` events unacknowledged (a sustained
-  // rate without overflowing the plugins' queues); 0 publishes flat out.
-  void Publish(uint64_t n, uint64_t batch, uint64_t window = 0) {
+  // Publishes `n` (a multiple of `batch`) on_user_created events in
+  // Publish calls of `batch` events, from `publishers` threads with one call
+  // in flight each. With `window` > 0, keeps at most `window` events
+  // unacknowledged (a sustained rate without overflowing the plugins'
+  // queues); 0 publishes flat out.
+  void Publish(uint64_t n, uint64_t batch, uint64_t window = 0, int publishers = 1) {
     v1::PublishRequest request;
     for (uint64_t i = 0; i < batch; ++i) {
       auto* e = request.add_events();
@@ -117,19 +132,28 @@ class Broker {
       e->mutable_user()->set_user_id(static_cast<int64_t>(i));
       e->mutable_user()->set_public_name("user");
     }
-    for (uint64_t sent = 0; sent < n; sent += batch) {
-      while (window > 0 && sent + batch > MinAcknowledged() + window) {
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    std::atomic<uint64_t> claimed{0};
+    auto publish = [&] {
+      while (true) {
+        const uint64_t first = claimed.fetch_add(batch);
+        if (first >= n) return;
+        while (window > 0 && first + batch > MinAcknowledged() + window) {
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        grpc::ClientContext context;
+        context.AddMetadata("tracim-backend-token", kToken);
+        v1::PublishResponse response;
+        grpc::Status status = backend_->Publish(&context, request, &response);
+        if (!status.ok()) {
+          std::fprintf(stderr, "Publish: %s\n", status.error_message().c_str());
+          std::_Exit(1);
+        }
       }
-      grpc::ClientContext context;
-      context.AddMetadata("tracim-backend-token", kToken);
-      v1::PublishResponse response;
-      grpc::Status status = backend_->Publish(&context, request, &response);
-      if (!status.ok()) {
-        std::fprintf(stderr, "Publish: %s\n", status.error_message().c_str());
-        std::_Exit(1);
-      }
-    }
+    };
+    std::vector<std::thread> threads;
+    for (int i = 1; i < publishers; ++i) threads.emplace_back(publish);
+    publish();
+    for (auto& t : threads) t.join();
   }
 
   // Waits until every plugin acknowledged `n` events; exits if one dropped.
@@ -171,29 +195,42 @@ PluginManifest Manifest(const std::string& name, std::vector<std::string> comman
 }
 
 void Throughput(const std::filesystem::path& dir, int plugins, uint64_t events, uint64_t batch,
-                size_t queue) {
+                int publishers, size_t queue) {
   std::vector<PluginManifest> manifests;
   for (int i = 0; i < plugins; ++i) {
     manifests.push_back(Manifest("sink" + std::to_string(i), {TRACIM_BENCH_SINK}));
   }
   auto sub = dir / ("throughput" + std::to_string(plugins));
   std::filesystem::create_directories(sub);
-  Broker broker(sub, std::move(manifests), queue);
-  auto t0 = Clock::now();
-  std::thread publisher([&] { broker.Publish(events, batch, queue / 2); });
-  broker.WaitAcknowledged(events);
-  double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  publisher.join();
+  double seconds = 0, process_cpu = 0;
   uint64_t dropped = 0;
-  for (auto& p : broker.host().plugins()) dropped += p->Status().events_dropped();
+  const double children_before = CpuSeconds(RUSAGE_CHILDREN);
+  {
+    Broker broker(sub, std::move(manifests), queue);
+    const double cpu0 = CpuSeconds(RUSAGE_SELF);
+    auto t0 = Clock::now();
+    std::thread publisher([&] { broker.Publish(events, batch, queue / 2, publishers); });
+    broker.WaitAcknowledged(events);
+    seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    process_cpu = CpuSeconds(RUSAGE_SELF) - cpu0;
+    publisher.join();
+    for (auto& p : broker.host().plugins()) dropped += p->Status().events_dropped();
+  }
+  // The plugins' CPU time is known once they exited and were reaped (it
+  // includes their start and stop, a few ms each).
+  const double plugins_cpu = CpuSeconds(RUSAGE_CHILDREN) - children_before;
   // rate: events acknowledged by every plugin per second; deliveries: the
-  // broker's total (events x plugins) per second.
+  // broker's total (events x plugins) per second. CPU per event, robust to
+  // a noisy machine: this process (broker + publishing client) and the
+  // plugin processes, in microseconds per event published.
   std::printf(
-      "events_acknowledged plugins=%d events=%llu batch=%llu seconds=%.2f rate=%.0f/s "
-      "deliveries=%.0f/s dropped=%llu\n",
+      "events_acknowledged plugins=%d events=%llu batch=%llu publishers=%d seconds=%.2f "
+      "rate=%.0f/s deliveries=%.0f/s dropped=%llu cpu_us_per_event: broker+client=%.2f "
+      "plugins=%.2f\n",
       plugins, static_cast<unsigned long long>(events), static_cast<unsigned long long>(batch),
-      seconds, double(events) / seconds, double(events) * plugins / seconds,
-      static_cast<unsigned long long>(dropped));
+      publishers, seconds, double(events) / seconds, double(events) * plugins / seconds,
+      static_cast<unsigned long long>(dropped), process_cpu * 1e6 / double(events),
+      plugins_cpu * 1e6 / double(events));
 }
 
 void StuckPlugin(const std::filesystem::path& dir, uint64_t events, uint64_t batch, size_t queue) {
@@ -218,20 +255,36 @@ void StuckPlugin(const std::filesystem::path& dir, uint64_t events, uint64_t bat
 
 int main(int argc, char** argv) {
   uint64_t events = 500000, batch = 1000, stuck_events = 1000000;
+  int publishers = 1;
+  std::vector<int> plugin_counts = {1, 4};
   size_t queue = 10000;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--events") events = std::stoull(argv[i + 1]);
-    if (a == "--batch") batch = std::stoull(argv[i + 1]);
+    if (a == "--batch") batch = std::max<uint64_t>(1, std::stoull(argv[i + 1]));
+    if (a == "--publishers") publishers = std::max(1, std::stoi(argv[i + 1]));
     if (a == "--stuck-events") stuck_events = std::stoull(argv[i + 1]);
     if (a == "--queue") queue = std::stoull(argv[i + 1]);
+    if (a == "--plugins") {
+      plugin_counts.clear();
+      std::string list = argv[i + 1];
+      for (size_t start = 0; start < list.size();) {
+        size_t comma = list.find(',', start);
+        if (comma == std::string::npos) comma = list.size();
+        plugin_counts.push_back(std::stoi(list.substr(start, comma - start)));
+        start = comma + 1;
+      }
+    }
   }
+  // Whole Publish calls only.
+  events = (events + batch - 1) / batch * batch;
   spdlog::set_level(spdlog::level::err);
   // As in the broker's main().
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   auto runtime = RuntimeDir::Prepare(std::nullopt, std::nullopt);
-  Throughput(runtime->path(), 1, events, batch, queue);
-  Throughput(runtime->path(), 4, events, batch, queue);
-  StuckPlugin(runtime->path(), stuck_events, batch, queue);
+  for (int plugins : plugin_counts) {
+    Throughput(runtime->path(), plugins, events, batch, publishers, queue);
+  }
+  if (stuck_events > 0) StuckPlugin(runtime->path(), stuck_events, batch, queue);
   return 0;
 }

@@ -35,9 +35,9 @@ absl::StatusOr<RunnerOptions> ParseRunnerOptions(const std::vector<std::string>&
       if (o.command.empty()) return absl::InvalidArgumentError("--: missing command");
       break;
     }
-    static constexpr const char* kKnown[] = {"--parent-pid", "--dir",           "--library",
-                                             "--user",       "--group",         "--rlimit-as",
-                                             "--rlimit-cpu", "--rlimit-nofile", "--rlimit-nproc"};
+    static constexpr const char* kKnown[] = {
+        "--parent-pid", "--dir",        "--library",       "--user",         "--group",
+        "--rlimit-as",  "--rlimit-cpu", "--rlimit-nofile", "--rlimit-nproc", "--report-fd"};
     if (std::find(std::begin(kKnown), std::end(kKnown), a) == std::end(kKnown)) {
       return absl::InvalidArgumentError(absl::StrCat("unknown option '", a, "'"));
     }
@@ -50,6 +50,14 @@ absl::StatusOr<RunnerOptions> ParseRunnerOptions(const std::vector<std::string>&
         return absl::InvalidArgumentError(absl::StrCat(a, ": ", *v, " is not a process id"));
       }
       o.parent_pid = static_cast<pid_t>(*n);
+    } else if (a == "--report-fd") {
+      auto n = ParseCount(a, *v);
+      if (!n.ok()) return n.status();
+      if (*n < 3 || *n > static_cast<uint64_t>(std::numeric_limits<int>::max())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(a, ": ", *v, " is not a descriptor above stderr"));
+      }
+      o.report_fd = static_cast<int>(*n);
     } else if (a == "--dir") {
       o.dir = *v;
     } else if (a == "--library") {
@@ -87,6 +95,7 @@ std::vector<std::string> FormatRunnerOptions(const RunnerOptions& o) {
   add("--rlimit-nproc", o.rlimit_nproc);
   if (o.user) args.insert(args.end(), {"--user", *o.user});
   if (o.group) args.insert(args.end(), {"--group", *o.group});
+  if (o.report_fd) args.insert(args.end(), {"--report-fd", std::to_string(*o.report_fd)});
   if (!o.library.empty()) {
     args.insert(args.end(), {"--library", o.library});
   } else {

@@ -4,7 +4,7 @@
 //
 //   tracim-plugin-runner --parent-pid 4242 --dir /plugins/tracim_backend_x
 //       [--rlimit-as BYTES] [--rlimit-cpu SECONDS] [--rlimit-nofile N]
-//       [--rlimit-nproc N] [--user NAME] [--group NAME]
+//       [--rlimit-nproc N] [--user NAME] [--group NAME] [--report-fd 3]
 //       (--library /plugins/tracim_backend_x/libx.so | -- /abs/command args...)
 #ifndef TRACIM_PLUGIN_RUNNER_RUNNER_OPTIONS_H_
 #define TRACIM_PLUGIN_RUNNER_RUNNER_OPTIONS_H_
@@ -37,6 +37,9 @@ struct RunnerOptions {
   std::optional<uint64_t> rlimit_nproc;
   std::optional<std::string> user;
   std::optional<std::string> group;
+  // Write end of the report pipe (runner_protocol.h). The process launcher
+  // adds `--report-fd 3` to the argv it is given; the supervisor leaves it.
+  std::optional<int> report_fd;
   // Exactly one of library / command.
   std::string library;
   std::vector<std::string> command;

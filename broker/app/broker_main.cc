@@ -21,12 +21,19 @@
 #include "boost/asio/thread_pool.hpp"
 #include "broker/app/first_admin.h"
 #include "broker/app/runtime_dir.h"
+#include "broker/admin/plugins_api.h"
+#include "broker/backend/authenticator.h"
+#include "broker/backend/change_publisher.h"
+#include "broker/backend/hook_events.h"
 #include "broker/backend/rest_api.h"
 #include "broker/config/broker_config.h"
 #include "broker/control/control_server.h"
 #include "broker/discovery/plugin_discovery.h"
+#include "broker/hostapi/host_api_service.h"
 #include "broker/http/http_server.h"
 #include "broker/process/posix_process_launcher.h"
+#include "broker/proxy/in_flight_requests.h"
+#include "broker/proxy/plugin_route_proxy.h"
 #include "broker/store/sqlite_store.h"
 #include "broker/supervisor/plugin_host.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -136,21 +143,62 @@ int Run(const std::filesystem::path& config_file) {
   options.base_env = InheritedEnvironment();
   options.event_queue_size = config->event_queue_size;
   options.event_ack_timeout = config->event_ack_timeout;
+  options.restart.initial_backoff = config->restart_backoff_initial;
+  options.restart.max_backoff = config->restart_backoff_max;
+  options.restart.max_failures = config->restart_max_failures;
+  options.restart.failure_window = config->restart_failure_window;
+  options.health_interval = config->health_interval;
+  options.health_timeout = config->health_timeout;
+  options.health_failures = config->health_failures;
+  options.plugin_log_rate = config->plugin_log_rate;
+  options.plugin_log_burst = config->plugin_log_burst;
   auto host = PluginHost::Create(io, launcher, std::move(found->plugins), options);
   if (!host.ok()) return Fatal(std::string(host.status().message()));
 
-  auto control = ControlServer::Start(options.broker_socket, **host, config->backend_token);
+  // Store work of the REST API and of the host API runs on this pool, never
+  // on the io thread or a gRPC thread. Both publish their committed changes
+  // through one ChangePublisher: events leave in commit order.
+  boost::asio::thread_pool blocking(2);
+  ChangePublisher changes([&host](tracim::plugin::v1::Event e) { (*host)->Publish(std::move(e)); });
+  // Requests the route proxy is forwarding, for HostApi.GetCurrentUser.
+  InFlightRequests in_flight;
+  HostApiServiceOptions host_api_options;
+  host_api_options.resolve_plugin = [&host](const std::string& secret) {
+    return (*host)->PluginNameForSecret(secret);
+  };
+  host_api_options.current_user = [&in_flight](const std::string& plugin,
+                                                const std::string& request_id) {
+    return in_flight.Find(plugin, request_id);
+  };
+  host_api_options.plugin_settings = config->plugin_settings;
+  HostApiService host_api(**store, changes, blocking.get_executor(), std::move(host_api_options));
+
+  auto control =
+      ControlServer::Start(options.broker_socket, **host, config->backend_token, {&host_api});
   if (!control.ok()) return Fatal(std::string(control.status().message()));
   spdlog::info("control socket: {}", options.broker_socket.string());
 
-  // The REST API: store calls and password hashing run on this pool, never
-  // on the io thread; committed changes are published to the plugins.
-  boost::asio::thread_pool blocking(2);
-  RestApi rest(
-      **store, [&host](tracim::plugin::v1::Event e) { (*host)->Publish(std::move(e)); },
-      blocking.get_executor());
+  // The REST API: store calls and password hashing run on the pool.
+  RestApi rest(**store, changes, blocking.get_executor());
   HttpRouter router;
   if (auto s = rest.Register(router); !s.ok()) return Fatal(std::string(s.message()));
+  // Operators: /api/plugins (administrators only).
+  PluginsApi plugins_api(**store, **host, blocking.get_executor());
+  if (auto s = plugins_api.Register(router); !s.ok()) return Fatal(std::string(s.message()));
+  // /plugins/<name>/...: forwarded to the routes the plugins registered.
+  // Callers authenticate as on the REST API, on the pool.
+  PluginRouteProxyOptions proxy_options;
+  proxy_options.max_body_bytes = config->max_body_bytes;
+  proxy_options.default_timeout = config->route_timeout;
+  PluginRouteProxy proxy(
+      **host,
+      [&store](const HttpHeaders& headers) -> absl::StatusOr<tracim::plugin::v1::User> {
+        absl::StatusOr<User> user = AuthenticateRequest(**store, headers);
+        if (!user.ok()) return user.status();
+        return ToProto(*user);
+      },
+      blocking.get_executor(), in_flight, proxy_options);
+  if (auto s = proxy.Register(router); !s.ok()) return Fatal(std::string(s.message()));
   (void)router.AddExact(
       "/healthz", HttpHandler::Simple([](HttpRequest, HttpResponder respond) {
         respond(HttpResponse{200, {{"Content-Type", "application/json"}}, "{\"status\":\"ok\"}"});
@@ -182,9 +230,15 @@ int Run(const std::filesystem::path& config_file) {
 
   (*host)->StartAll();
   io.run();
-  blocking.join();
-
+  // Route requests end promptly once the HTTP server has stopped (their
+  // clients were cut, their calls cancelled); their last callbacks touch
+  // the proxy and the io_context.
+  if (!proxy.WaitIdle(absl::Seconds(5))) {
+    spdlog::warn("route proxy: requests still in flight at exit");
+  }
+  // The control server before the pool: host API calls in flight finish on it.
   (*control)->Shutdown();
+  blocking.join();
   spdlog::info("tracim-plugin-broker stopped");
   return 0;
 }

@@ -22,6 +22,7 @@
 #include "boost/json/serialize.hpp"
 #include "boost/json/value.hpp"
 #include "broker/backend/api_error.h"
+#include "broker/backend/authenticator.h"
 #include "broker/backend/entity_json.h"
 #include "broker/backend/hook_events.h"
 #include "broker/common/status_macros.h"
@@ -184,36 +185,7 @@ class RestApi::Exchange {
   // --- Authentication and permissions -------------------------------------
 
   absl::StatusOr<User> Authenticate() {
-    const HttpHeaders& headers = request_.head.headers;
-    std::optional<absl::string_view> key = headers.Get("Tracim-Api-Key");
-    std::optional<absl::string_view> login = headers.Get("Tracim-Api-Login");
-    if (key.has_value() || login.has_value()) {
-      if (!key.has_value() || !login.has_value()) {
-        return absl::UnauthenticatedError(
-            "Tracim-Api-Key and Tracim-Api-Login must be sent together");
-      }
-      return store_.VerifyApiKey(*login, *key);
-    }
-    std::optional<absl::string_view> authorization = headers.Get("Authorization");
-    if (!authorization.has_value()) {
-      return WithErrorCode(
-          absl::UnauthenticatedError(
-              "authentication required: HTTP Basic or Tracim-Api-Key + Tracim-Api-Login"),
-          kAuthenticationRequired);
-    }
-    absl::string_view value = absl::StripAsciiWhitespace(*authorization);
-    if (!absl::StartsWithIgnoreCase(value, "basic ")) {
-      return absl::UnauthenticatedError("unsupported authorization scheme: use Basic");
-    }
-    value = absl::StripAsciiWhitespace(value.substr(6));
-    std::string decoded;
-    size_t colon = std::string::npos;
-    if (absl::Base64Unescape(value, &decoded)) colon = decoded.find(':');
-    if (colon == std::string::npos) {
-      return absl::UnauthenticatedError("malformed Basic credentials");
-    }
-    return store_.VerifyPassword(absl::string_view(decoded).substr(0, colon),
-                                 absl::string_view(decoded).substr(colon + 1));
+    return AuthenticateRequest(store_, request_.head.headers);
   }
 
   bool IsAdmin() const { return me_.profile == Profile::kAdministrators; }
@@ -260,9 +232,9 @@ class RestApi::Exchange {
 
   absl::StatusOr<JsonBody> Body() const { return JsonBody::Parse(request_.body); }
 
-  // --- Events (call with write_mu_ held, after the store call returned) ---
+  // --- Events (call with changes_.mutex() held, after the store call returned)
 
-  void Publish(pb::Event event) { api_.publish_(std::move(event)); }
+  void Publish(pb::Event event) { api_.changes_.Publish(std::move(event)); }
 
   pb::Event NewEvent(absl::string_view hook, std::optional<ContentType> subtype = std::nullopt) {
     return MakeEvent(hook, subtype, api_.options_.now(), me_);
@@ -328,7 +300,7 @@ class RestApi::Exchange {
     user.lang = lang.value_or("");
     user.timezone = timezone.value_or("");
     user.profile = profile.value_or(Profile::kUsers);
-    absl::MutexLock lock(&api_.write_mu_);
+    absl::MutexLock lock(&api_.changes_.mutex());
     ASSIGN_OR_RETURN(User created, store_.CreateUser(user));
     PublishUser("on_user_created", created);
     return Ok(UserJson(created));
@@ -371,7 +343,7 @@ class RestApi::Exchange {
     if (!IsAdmin() && (update.profile.has_value() || update.is_active.has_value())) {
       return Forbidden("only administrators may change profile or is_active");
     }
-    absl::MutexLock lock(&api_.write_mu_);
+    absl::MutexLock lock(&api_.changes_.mutex());
     ASSIGN_OR_RETURN(User before, store_.GetUser(user_id));
     ASSIGN_OR_RETURN(User updated, store_.UpdateUser(user_id, update));
     // A new password is a change the entity does not show.
@@ -384,7 +356,7 @@ class RestApi::Exchange {
   absl::StatusOr<HttpResponse> DeleteUser(int64_t user_id) {
     if (!IsAdmin()) return Forbidden("only administrators may delete users");
     if (user_id == me_.user_id) return Forbidden("administrators cannot delete themselves");
-    absl::MutexLock lock(&api_.write_mu_);
+    absl::MutexLock lock(&api_.changes_.mutex());
     ASSIGN_OR_RETURN(User deleted, store_.DeleteUser(user_id));
     PublishUser("on_user_deleted", deleted);
     return NoContent();
@@ -411,7 +383,7 @@ class RestApi::Exchange {
     workspace.default_user_role = default_role.value_or(WorkspaceRole::kReader);
     workspace.parent_id = parent_id.value_or(0);
     workspace.owner_id = me_.user_id;
-    absl::MutexLock lock(&api_.write_mu_);
+    absl::MutexLock lock(&api_.changes_.mutex());
     ASSIGN_OR_RETURN(Workspace created, store_.CreateWorkspace(workspace));
     PublishWorkspace("on_workspace_created", created);
     // As tracim does, the creator manages the new workspace. Cannot fail but
@@ -459,7 +431,7 @@ class RestApi::Exchange {
         update.default_user_role,
         ParseOptional<WorkspaceRole>(body.String("default_user_role"), &ParseWorkspaceRole));
     ASSIGN_OR_RETURN(update.parent_id, body.Id("parent_id"));
-    absl::MutexLock lock(&api_.write_mu_);
+    absl::MutexLock lock(&api_.changes_.mutex());
     ASSIGN_OR_RETURN(Workspace before, store_.GetWorkspace(workspace_id));
     ASSIGN_OR_RETURN(Workspace updated, store_.UpdateWorkspace(workspace_id, update));
     if (updated != before) PublishWorkspace("on_workspace_modified", updated);
@@ -469,7 +441,7 @@ class RestApi::Exchange {
   absl::StatusOr<HttpResponse> DeleteWorkspace(int64_t workspace_id) {
     ASSIGN_OR_RETURN(Workspace workspace, AccessWorkspace(workspace_id));
     RETURN_IF_ERROR(RequireRole(workspace, WorkspaceRole::kWorkspaceManager));
-    absl::MutexLock lock(&api_.write_mu_);
+    absl::MutexLock lock(&api_.changes_.mutex());
     ASSIGN_OR_RETURN(Workspace deleted, store_.DeleteWorkspace(workspace_id));
     PublishWorkspace("on_workspace_deleted", deleted);
     return NoContent();
@@ -518,7 +490,7 @@ class RestApi::Exchange {
     ASSIGN_OR_RETURN(std::string role_name, body.RequiredString("role"));
     ASSIGN_OR_RETURN(WorkspaceRole role, ParseWorkspaceRole(role_name));
     ASSIGN_OR_RETURN(User user, MemberFromBody(body));
-    absl::MutexLock lock(&api_.write_mu_);
+    absl::MutexLock lock(&api_.changes_.mutex());
     ASSIGN_OR_RETURN(Membership membership, store_.AddMembership(workspace_id, user.user_id, role));
     PublishMember("on_user_config_in_workspace_created", membership, user, workspace);
     return Ok(MembershipJson(membership, &user));
@@ -531,7 +503,7 @@ class RestApi::Exchange {
     ASSIGN_OR_RETURN(std::string role_name, body.RequiredString("role"));
     ASSIGN_OR_RETURN(WorkspaceRole role, ParseWorkspaceRole(role_name));
     ASSIGN_OR_RETURN(User user, store_.GetUser(user_id));
-    absl::MutexLock lock(&api_.write_mu_);
+    absl::MutexLock lock(&api_.changes_.mutex());
     ASSIGN_OR_RETURN(Membership before, store_.GetMembership(workspace_id, user_id));
     ASSIGN_OR_RETURN(Membership membership, store_.UpdateMembership(workspace_id, user_id, role));
     if (membership != before) {
@@ -547,7 +519,7 @@ class RestApi::Exchange {
       RETURN_IF_ERROR(RequireRole(workspace, WorkspaceRole::kWorkspaceManager));
     }
     ASSIGN_OR_RETURN(User user, store_.GetUser(user_id));
-    absl::MutexLock lock(&api_.write_mu_);
+    absl::MutexLock lock(&api_.changes_.mutex());
     ASSIGN_OR_RETURN(Membership membership, store_.RemoveMembership(workspace_id, user_id));
     PublishMember("on_user_config_in_workspace_deleted", membership, user, workspace);
     return NoContent();
@@ -616,7 +588,7 @@ class RestApi::Exchange {
     content.file_mimetype = file_mimetype.value_or("");
     content.status = status.value_or(ContentStatus::kOpen);
     content.author_id = me_.user_id;
-    absl::MutexLock lock(&api_.write_mu_);
+    absl::MutexLock lock(&api_.changes_.mutex());
     ASSIGN_OR_RETURN(Content created, store_.CreateContent(content));
     PublishContent("on_content_created", created, workspace);
     return Ok(ContentJson(created));
@@ -642,7 +614,7 @@ class RestApi::Exchange {
     ASSIGN_OR_RETURN(update.parent_id, body.Id("parent_id"));
     ASSIGN_OR_RETURN(update.status,
                      ParseOptional<ContentStatus>(body.String("status"), &ParseContentStatus));
-    absl::MutexLock lock(&api_.write_mu_);
+    absl::MutexLock lock(&api_.changes_.mutex());
     ASSIGN_OR_RETURN(Content updated, store_.UpdateContent(content_id, update));
     PublishContent("on_content_modified", updated, workspace);
     return Ok(ContentJson(updated));
@@ -652,7 +624,7 @@ class RestApi::Exchange {
     ASSIGN_OR_RETURN(Workspace workspace, AccessWorkspace(workspace_id));
     ASSIGN_OR_RETURN(Content content, ContentIn(workspace, content_id));
     RETURN_IF_ERROR(RequireContentEditor(workspace, content));
-    absl::MutexLock lock(&api_.write_mu_);
+    absl::MutexLock lock(&api_.changes_.mutex());
     ASSIGN_OR_RETURN(Content deleted, store_.DeleteContent(content_id));
     PublishContent("on_content_deleted", deleted, workspace);
     return NoContent();
@@ -680,7 +652,7 @@ class RestApi::Exchange {
     comment.parent_id = parent.content_id;
     comment.content_type = ContentType::kComment;
     comment.author_id = me_.user_id;
-    absl::MutexLock lock(&api_.write_mu_);
+    absl::MutexLock lock(&api_.changes_.mutex());
     ASSIGN_OR_RETURN(Content created, store_.CreateContent(comment));
     PublishContent("on_content_created", created, workspace);
     return Ok(ContentJson(created));
@@ -698,7 +670,15 @@ class RestApi::Exchange {
 RestApi::RestApi(Store& store, EventPublisher publish,
                  boost::asio::any_io_executor blocking_executor, RestApiOptions options)
     : store_(store),
-      publish_(std::move(publish)),
+      own_changes_(std::make_unique<ChangePublisher>(std::move(publish))),
+      changes_(*own_changes_),
+      blocking_executor_(std::move(blocking_executor)),
+      options_(std::move(options)) {}
+
+RestApi::RestApi(Store& store, ChangePublisher& changes,
+                 boost::asio::any_io_executor blocking_executor, RestApiOptions options)
+    : store_(store),
+      changes_(changes),
       blocking_executor_(std::move(blocking_executor)),
       options_(std::move(options)) {}
 

@@ -13,12 +13,14 @@
 #define TRACIM_BROKER_BACKEND_REST_API_H_
 
 #include <functional>
+#include <memory>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "boost/asio/any_io_executor.hpp"
+#include "broker/backend/change_publisher.h"
 #include "broker/http/http_handler.h"
 #include "broker/http/http_request.h"
 #include "broker/http/http_router.h"
@@ -27,13 +29,10 @@
 
 namespace tracim::broker {
 
-// Receives one Event per committed change, event_id left 0 (the bus assigns
-// ids). Called on an executor thread, in commit order (writes are
-// serialised with their publication), one call at a time: it must not
-// block (enqueue and return), throw, or call back into RestApi. An update
-// that changed nothing (same user, workspace or role) publishes nothing;
-// a content update always does (it sets modified and revision_type).
-using EventPublisher = std::function<void(tracim::plugin::v1::Event event)>;
+// Events (see EventPublisher in change_publisher.h) are published on an
+// executor thread, in commit order. An update that changed nothing (same
+// user, workspace or role) publishes nothing; a content update always does
+// (it sets modified and revision_type).
 
 struct RestApiOptions {
   // The time stamped on events (Event.created); tests pin it.
@@ -46,6 +45,10 @@ class RestApi {
   // and every request it accepted: stop the HttpServer and join the pool
   // before destroying it.
   RestApi(Store& store, EventPublisher publish, boost::asio::any_io_executor blocking_executor,
+          RestApiOptions options = {});
+  // Publishes through `changes`, shared with the other writers (the host
+  // API), which must outlive this object.
+  RestApi(Store& store, ChangePublisher& changes, boost::asio::any_io_executor blocking_executor,
           RestApiOptions options = {});
   RestApi(const RestApi&) = delete;
   RestApi& operator=(const RestApi&) = delete;
@@ -63,12 +66,13 @@ class RestApi {
   class Exchange;
 
   Store& store_;
-  EventPublisher publish_;
+  // Set by the constructor taking an EventPublisher.
+  std::unique_ptr<ChangePublisher> own_changes_;
+  // Its mutex is held around each mutation and the publication of its
+  // events, so that events leave in commit order.
+  ChangePublisher& changes_;
   boost::asio::any_io_executor blocking_executor_;
   RestApiOptions options_;
-  // Held around each mutation and the publication of its events, so that
-  // events leave in commit order.
-  absl::Mutex write_mu_;
 };
 
 }  // namespace tracim::broker

@@ -390,6 +390,22 @@ absl::StatusOr<absl::Duration> ParseMillis(const std::string& key, const Setting
   return absl::Milliseconds(ms);
 }
 
+// A decimal integer from `min` to `max` (at most 10 digits).
+absl::StatusOr<int64_t> ParseBoundedInteger(const std::string& key, const Setting& setting,
+                                            int64_t min, int64_t max) {
+  int64_t n = 0;
+  const std::string& v = setting.value;
+  const bool digits = !v.empty() && v.size() <= 10 && std::all_of(v.begin(), v.end(), [](char c) {
+    return absl::ascii_isdigit(c);
+  });
+  if (!digits || !absl::SimpleAtoi(v, &n) || n < min || n > max) {
+    return ValueError(key, setting,
+                      absl::StrCat("invalid value '", v, "' (expected an integer from ", min,
+                                   " to ", max, ")"));
+  }
+  return n;
+}
+
 using ApplyFn = absl::Status (*)(const std::string& key, const Setting& setting,
                                  BrokerConfig& config);
 
@@ -476,6 +492,26 @@ const KnownKey kKnownKeys[] = {
        }
        return absl::OkStatus();
      }},
+    {"broker.max_body_bytes",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       uint64_t n = 0;
+       const bool digits = !s.value.empty() && s.value.size() <= 13 &&
+                           std::all_of(s.value.begin(), s.value.end(),
+                                       [](char ch) { return absl::ascii_isdigit(ch); });
+       if (!digits || !absl::SimpleAtoi(s.value, &n) || n < 1 || n > kMaxBodyBytesLimit) {
+         return ValueError(key, s,
+                           absl::StrCat("invalid value '", s.value,
+                                        "' (expected an integer number of bytes from 1 to ",
+                                        kMaxBodyBytesLimit, ")"));
+       }
+       c.max_body_bytes = n;
+       return absl::OkStatus();
+     }},
+    {"broker.route_timeout_ms",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       ASSIGN_OR_RETURN(c.route_timeout, ParseMillis(key, s));
+       return absl::OkStatus();
+     }},
     {"broker.event_queue_size",
      [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
        uint64_t n = 0;
@@ -494,6 +530,55 @@ const KnownKey kKnownKeys[] = {
     {"broker.event_ack_timeout_ms",
      [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
        ASSIGN_OR_RETURN(c.event_ack_timeout, ParseMillis(key, s));
+       return absl::OkStatus();
+     }},
+    {"broker.plugin_log_rate",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       ASSIGN_OR_RETURN(int64_t n, ParseBoundedInteger(key, s, 0, kMaxPluginLogLines));
+       c.plugin_log_rate = static_cast<uint32_t>(n);
+       return absl::OkStatus();
+     }},
+    {"broker.plugin_log_burst",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       ASSIGN_OR_RETURN(int64_t n, ParseBoundedInteger(key, s, 1, kMaxPluginLogLines));
+       c.plugin_log_burst = static_cast<uint32_t>(n);
+       return absl::OkStatus();
+     }},
+    {"broker.restart_backoff_initial_ms",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       ASSIGN_OR_RETURN(c.restart_backoff_initial, ParseMillis(key, s));
+       return absl::OkStatus();
+     }},
+    {"broker.restart_backoff_max_ms",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       ASSIGN_OR_RETURN(c.restart_backoff_max, ParseMillis(key, s));
+       return absl::OkStatus();
+     }},
+    {"broker.restart_max_failures",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       ASSIGN_OR_RETURN(int64_t n, ParseBoundedInteger(key, s, 0, 1000));
+       c.restart_max_failures = static_cast<int>(n);
+       return absl::OkStatus();
+     }},
+    {"broker.restart_failure_window_ms",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       ASSIGN_OR_RETURN(c.restart_failure_window, ParseMillis(key, s));
+       return absl::OkStatus();
+     }},
+    {"broker.health_interval_ms",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       ASSIGN_OR_RETURN(c.health_interval, ParseMillis(key, s));
+       return absl::OkStatus();
+     }},
+    {"broker.health_timeout_ms",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       ASSIGN_OR_RETURN(c.health_timeout, ParseMillis(key, s));
+       return absl::OkStatus();
+     }},
+    {"broker.health_failures",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       ASSIGN_OR_RETURN(int64_t n, ParseBoundedInteger(key, s, 1, 100));
+       c.health_failures = static_cast<int>(n);
        return absl::OkStatus();
      }},
 };

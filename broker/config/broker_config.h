@@ -45,6 +45,11 @@ absl::StatusOr<IniFile> ParseIni(const std::string& text, const std::string& her
 
 // Upper bound of broker.event_queue_size.
 inline constexpr size_t kMaxEventQueueSize = 10'000'000;
+// Upper bound of broker.plugin_log_rate and broker.plugin_log_burst.
+inline constexpr uint32_t kMaxPluginLogLines = 1'000'000;
+
+// Upper bound of broker.max_body_bytes (1 TiB).
+inline constexpr uint64_t kMaxBodyBytesLimit = uint64_t{1} << 40;
 
 // The section the broker reads its keys from, as tracim does.
 inline constexpr char kAppSection[] = "app:main";
@@ -90,6 +95,41 @@ struct BrokerConfig {
   // broker.event_ack_timeout_ms (default 30000): an event delivered and not
   // acknowledged within this time is logged and counted.
   absl::Duration event_ack_timeout = absl::Seconds(30);
+
+  // broker.plugin_log_rate (default 200, 0 = no limit, at most 1,000,000):
+  // lines per second of a plugin's stdout+stderr that reach the broker's
+  // log; lines over it are dropped, counted and summarised.
+  uint32_t plugin_log_rate = 200;
+  // broker.plugin_log_burst (default 1000, 1 to 1,000,000): lines a plugin
+  // may write at once, above the rate, after a quiet period.
+  uint32_t plugin_log_burst = 1000;
+
+  // broker.max_body_bytes (default 1 GiB, 1 to 1 TiB): the largest request
+  // body a plugin route accepts; larger ones get 413.
+  uint64_t max_body_bytes = uint64_t{1} << 30;
+  // broker.route_timeout_ms (default 30000): deadline of a request to a
+  // plugin route registered without its own timeout_ms.
+  absl::Duration route_timeout = absl::Seconds(30);
+
+  // Restart policy (a plugin.json "restart" object wins, field by field):
+  // broker.restart_backoff_initial_ms (default 100): the delay before the
+  // second restart within the window (the first is immediate), doubling
+  // each time up to broker.restart_backoff_max_ms (default 30000), with
+  // ±20 % jitter.
+  absl::Duration restart_backoff_initial = absl::Milliseconds(100);
+  absl::Duration restart_backoff_max = absl::Seconds(30);
+  // broker.restart_max_failures (default 5, 0 to 1000) within
+  // broker.restart_failure_window_ms (default 300000): one more failure and
+  // the plugin is marked failed and left stopped. 0 never restarts.
+  int restart_max_failures = 5;
+  absl::Duration restart_failure_window = absl::Minutes(5);
+  // Hang detection: a grpc.health.v1 Check every broker.health_interval_ms
+  // (default 5000) with a deadline of broker.health_timeout_ms (default
+  // 2000); broker.health_failures (default 3, 1 to 100) failures in a row
+  // kill the plugin, and the restart policy applies.
+  absl::Duration health_interval = absl::Seconds(5);
+  absl::Duration health_timeout = absl::Seconds(2);
+  int health_failures = 3;
 
   // plugin.<name>.<setting> = value, grouped by plugin name. Names and
   // settings as written (lower case when they come from the environment).

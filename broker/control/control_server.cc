@@ -70,7 +70,35 @@ class AdminService final : public v1::Admin::CallbackService {
     return reactor;
   }
 
+  grpc::ServerUnaryReactor* RestartPlugin(grpc::CallbackServerContext* context,
+                                          const v1::PluginActionRequest* request,
+                                          v1::PluginStatus* response) override {
+    return Act(context, *request, PluginSupervisor::Action::kRestart, response);
+  }
+  grpc::ServerUnaryReactor* EnablePlugin(grpc::CallbackServerContext* context,
+                                         const v1::PluginActionRequest* request,
+                                         v1::PluginStatus* response) override {
+    return Act(context, *request, PluginSupervisor::Action::kEnable, response);
+  }
+  grpc::ServerUnaryReactor* DisablePlugin(grpc::CallbackServerContext* context,
+                                          const v1::PluginActionRequest* request,
+                                          v1::PluginStatus* response) override {
+    return Act(context, *request, PluginSupervisor::Action::kDisable, response);
+  }
+
  private:
+  grpc::ServerUnaryReactor* Act(grpc::CallbackServerContext* context,
+                                const v1::PluginActionRequest& request,
+                                PluginSupervisor::Action action, v1::PluginStatus* response) {
+    auto* reactor = context->DefaultReactor();
+    host_.Act(request.name(), action,
+              [reactor, response](absl::StatusOr<v1::PluginStatus> status) {
+                if (status.ok()) *response = std::move(*status);
+                reactor->Finish(ToGrpcStatus(status.status()));
+              });
+    return reactor;
+  }
+
   PluginHost& host_;
 };
 
@@ -104,6 +132,7 @@ class BackendService final : public v1::Backend::CallbackService {
     }
     // Validate everything first: a request is published whole or not at all.
     std::vector<v1::Event> events;
+    events.reserve(request.events_size());
     for (int i = 0; i < request.events_size(); ++i) {
       auto event = NormalizePublishedEvent(request.events(i));
       if (!event.ok()) {
@@ -112,7 +141,8 @@ class BackendService final : public v1::Backend::CallbackService {
       }
       events.push_back(*std::move(event));
     }
-    for (auto& e : events) response.add_event_ids(host_.Publish(std::move(e)));
+    // One Publish for the whole request: one hop to each plugin's strand.
+    for (uint64_t id : host_.Publish(std::move(events))) response.add_event_ids(id);
     return absl::OkStatus();
   }
 
@@ -155,7 +185,7 @@ absl::StatusOr<v1::Event> NormalizePublishedEvent(v1::Event event) {
 
 absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
     const std::filesystem::path& socket_path, PluginHost& host,
-    std::optional<std::string> backend_token) {
+    std::optional<std::string> backend_token, std::vector<grpc::Service*> extra_services) {
   std::unique_ptr<ControlServer> server(new ControlServer());
   ::unlink(socket_path.c_str());
   server->registrar_ = std::make_unique<RegistrarService>(host);
@@ -167,6 +197,7 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
   builder.RegisterService(server->registrar_.get());
   builder.RegisterService(server->admin_.get());
   builder.RegisterService(server->backend_.get());
+  for (grpc::Service* service : extra_services) builder.RegisterService(service);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr) {
     return absl::UnavailableError(

@@ -1,6 +1,7 @@
 // The broker's gRPC server on its control socket (<runtime_dir>/broker.sock):
 // Registrar (plugins' handshake), Admin (operators), Backend (external
-// backends publishing events), grpc.health.v1. HostApi comes later.
+// backends publishing events), grpc.health.v1, and the services handed to
+// Start (HostApi, broker/hostapi/).
 //
 // Threading: services run on gRPC's callback threads and never block; they
 // hand work to the PluginHost, which is thread-safe. Start/Shutdown from one
@@ -12,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "broker/supervisor/plugin_host.h"
@@ -35,9 +37,12 @@ class ControlServer {
   // Listens on `socket_path` (replacing a stale socket file). UNAVAILABLE
   // naming the path if it cannot listen.
   // Without a backend token the Backend service answers FAILED_PRECONDITION.
+  // `extra_services` (e.g. HostApi) are served too; each must outlive the
+  // server (Shutdown, or the destructor).
   static absl::StatusOr<std::unique_ptr<ControlServer>> Start(
       const std::filesystem::path& socket_path, PluginHost& host,
-      std::optional<std::string> backend_token = std::nullopt);
+      std::optional<std::string> backend_token = std::nullopt,
+      std::vector<grpc::Service*> extra_services = {});
   ~ControlServer();
 
   // Stops accepting calls and waits (bounded) for the running ones.

@@ -38,6 +38,20 @@ constexpr uint64_t kMaxTimeoutMs = 3'600'000;
 constexpr absl::string_view kTopLevelFields[] = {
     "command",           "library", "version", "description", "start_timeout_ms",
     "shutdown_grace_ms", "env",     "limits",  "user",        "group",
+    "restart",           "health",
+};
+
+constexpr absl::string_view kRestartFields[] = {
+    "backoff_initial_ms",
+    "backoff_max_ms",
+    "max_failures",
+    "failure_window_ms",
+};
+
+constexpr absl::string_view kHealthFields[] = {
+    "interval_ms",
+    "timeout_ms",
+    "failures",
 };
 
 constexpr absl::string_view kLimitFields[] = {
@@ -213,6 +227,64 @@ absl::StatusOr<ResourceLimits> ReadLimits(const json::value& value) {
   return limits;
 }
 
+absl::StatusOr<uint64_t> ReadBoundedInteger(const json::value& value, absl::string_view field,
+                                            uint64_t min, uint64_t max) {
+  uint64_t n = 0;
+  if (const int64_t* i = value.if_int64(); i != nullptr && *i >= 0) {
+    n = static_cast<uint64_t>(*i);
+  } else if (const uint64_t* u = value.if_uint64(); u != nullptr) {
+    n = *u;
+  } else {
+    return Invalid(absl::StrCat("'", field, "' must be an integer from ", min, " to ", max));
+  }
+  if (n < min || n > max) {
+    return Invalid(absl::StrCat("'", field, "' must be an integer from ", min, " to ", max));
+  }
+  return n;
+}
+
+absl::StatusOr<std::optional<absl::Duration>> ReadOptionalMillis(const json::object& object,
+                                                                 absl::string_view key,
+                                                                 absl::string_view prefix) {
+  const json::value* v = object.if_contains(json::string_view(key.data(), key.size()));
+  if (v == nullptr) return std::nullopt;
+  ASSIGN_OR_RETURN(uint64_t ms, ReadPositiveInteger(*v, absl::StrCat(prefix, key), kMaxTimeoutMs));
+  return absl::Milliseconds(ms);
+}
+
+absl::StatusOr<std::optional<int>> ReadOptionalCount(const json::object& object,
+                                                     absl::string_view key,
+                                                     absl::string_view prefix, uint64_t min,
+                                                     uint64_t max) {
+  const json::value* v = object.if_contains(json::string_view(key.data(), key.size()));
+  if (v == nullptr) return std::nullopt;
+  ASSIGN_OR_RETURN(uint64_t n, ReadBoundedInteger(*v, absl::StrCat(prefix, key), min, max));
+  return static_cast<int>(n);
+}
+
+absl::StatusOr<RestartOverrides> ReadRestart(const json::value& value) {
+  const json::object* object = value.if_object();
+  if (object == nullptr) return Invalid("'restart' must be an object");
+  RETURN_IF_ERROR(CheckKnownFields(*object, kRestartFields, "restart."));
+  RestartOverrides r;
+  ASSIGN_OR_RETURN(r.backoff_initial, ReadOptionalMillis(*object, "backoff_initial_ms", "restart."));
+  ASSIGN_OR_RETURN(r.backoff_max, ReadOptionalMillis(*object, "backoff_max_ms", "restart."));
+  ASSIGN_OR_RETURN(r.max_failures, ReadOptionalCount(*object, "max_failures", "restart.", 0, 1000));
+  ASSIGN_OR_RETURN(r.failure_window, ReadOptionalMillis(*object, "failure_window_ms", "restart."));
+  return r;
+}
+
+absl::StatusOr<HealthOverrides> ReadHealth(const json::value& value) {
+  const json::object* object = value.if_object();
+  if (object == nullptr) return Invalid("'health' must be an object");
+  RETURN_IF_ERROR(CheckKnownFields(*object, kHealthFields, "health."));
+  HealthOverrides h;
+  ASSIGN_OR_RETURN(h.interval, ReadOptionalMillis(*object, "interval_ms", "health."));
+  ASSIGN_OR_RETURN(h.timeout, ReadOptionalMillis(*object, "timeout_ms", "health."));
+  ASSIGN_OR_RETURN(h.failures, ReadOptionalCount(*object, "failures", "health.", 1, 100));
+  return h;
+}
+
 // Builds the manifest from the JSON alone; command[0] and library are still
 // as written.
 absl::StatusOr<PluginManifest> ReadFields(const json::object& root) {
@@ -251,6 +323,12 @@ absl::StatusOr<PluginManifest> ReadFields(const json::object& root) {
   }
   if (const json::value* v = root.if_contains("limits")) {
     ASSIGN_OR_RETURN(manifest.limits, ReadLimits(*v));
+  }
+  if (const json::value* v = root.if_contains("restart")) {
+    ASSIGN_OR_RETURN(manifest.restart, ReadRestart(*v));
+  }
+  if (const json::value* v = root.if_contains("health")) {
+    ASSIGN_OR_RETURN(manifest.health, ReadHealth(*v));
   }
   if (const json::value* v = root.if_contains("user")) {
     ASSIGN_OR_RETURN(manifest.user, ReadString(*v, "user", false));

@@ -10,7 +10,10 @@
 //     "env": {"GREETING": "hi"},
 //     "limits": {"memory_bytes": 268435456, "cpu_seconds": 60,
 //                "open_files": 256, "processes": 64},
-//     "user": "tracim-plugins", "group": "tracim-plugins"
+//     "user": "tracim-plugins", "group": "tracim-plugins",
+//     "restart": {"backoff_initial_ms": 100, "backoff_max_ms": 30000,
+//                 "max_failures": 5, "failure_window_ms": 300000},
+//     "health": {"interval_ms": 5000, "timeout_ms": 2000, "failures": 3}
 //   }
 //
 // The full schema is in docs/writing-plugins.md.
@@ -37,6 +40,20 @@ struct ResourceLimits {
   std::optional<uint64_t> processes;     // RLIMIT_NPROC
 };
 
+// Per-plugin overrides of the broker's restart policy and health checks
+// (broker.restart_*, broker.health_* in the INI); unset = the INI's value.
+struct RestartOverrides {
+  std::optional<absl::Duration> backoff_initial;
+  std::optional<absl::Duration> backoff_max;
+  std::optional<int> max_failures;  // 0 to 1000
+  std::optional<absl::Duration> failure_window;
+};
+struct HealthOverrides {
+  std::optional<absl::Duration> interval;
+  std::optional<absl::Duration> timeout;
+  std::optional<int> failures;  // 1 to 100
+};
+
 struct PluginManifest {
   // The folder name without "tracim_backend_".
   std::string name;
@@ -56,6 +73,8 @@ struct PluginManifest {
   // not starting with TRACIM_).
   std::map<std::string, std::string> env;
   ResourceLimits limits;
+  RestartOverrides restart;
+  HealthOverrides health;
   // Account to run as (only honoured when the broker runs as root).
   std::optional<std::string> user;
   std::optional<std::string> group;

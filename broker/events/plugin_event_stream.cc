@@ -1,18 +1,34 @@
 #include "broker/events/plugin_event_stream.h"
 
+#include <grpcpp/generic/generic_stub.h>
+
+#include "absl/strings/str_cat.h"
 #include "tracim/plugin/v1/handshake.h"
 
 namespace tracim::broker {
 
-using tracim::plugin::v1::EventBatch;
+namespace v1 = tracim::plugin::v1;
 
-std::shared_ptr<PluginEventStream> PluginEventStream::Open(tracim::plugin::v1::Plugin::Stub* stub,
-                                                           const std::string& secret,
-                                                           Callbacks callbacks) {
+namespace {
+
+// "/tracim.plugin.v1.Plugin/Events". gRPC keeps a pointer to it for the
+// whole call: never destroyed.
+const std::string& EventsMethod() {
+  static const std::string* const method =
+      new std::string(absl::StrCat("/", v1::Plugin::service_full_name(), "/Events"));
+  return *method;
+}
+
+}  // namespace
+
+std::shared_ptr<PluginEventStream> PluginEventStream::Open(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& secret, Callbacks callbacks) {
   std::shared_ptr<PluginEventStream> stream(new PluginEventStream(std::move(callbacks)));
   stream->self_ = stream;
-  stream->context_.AddMetadata(tracim::plugin::v1::kSecretMetadataKey, secret);
-  stub->async()->Events(&stream->context_, stream.get());
+  stream->context_.AddMetadata(v1::kSecretMetadataKey, secret);
+  grpc::TemplatedGenericStub<grpc::ByteBuffer, v1::EventAck> stub(channel);
+  stub.PrepareBidiStreamingCall(&stream->context_, EventsMethod(), grpc::StubOptions(),
+                                stream.get());
   stream->StartRead(&stream->ack_);
   // Keeps the call alive until OnDone even with no write in flight.
   stream->AddHold();
@@ -20,10 +36,15 @@ std::shared_ptr<PluginEventStream> PluginEventStream::Open(tracim::plugin::v1::P
   return stream;
 }
 
-void PluginEventStream::Send(EventBatch batch) {
+void PluginEventStream::Send(std::string batch) {
+  // The buffer takes the string over: freed once gRPC has written it.
+  auto* bytes = new std::string(std::move(batch));
+  grpc::Slice slice(
+      bytes->data(), bytes->size(), [](void* p) { delete static_cast<std::string*>(p); }, bytes);
+  grpc::ByteBuffer buffer(&slice, 1);
   absl::MutexLock lock(&mu_);
   if (broken_) return;
-  queue_.push_back(std::move(batch));
+  queue_.push_back(std::move(buffer));
   if (!writing_) WriteNextLocked();
 }
 

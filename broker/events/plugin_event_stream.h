@@ -1,7 +1,9 @@
 // The broker's end of one Plugin.Events stream (one per plugin launch): sends
-// EventBatch messages and reports the plugin's acks. A gRPC client bidi
-// reactor, shared between its owner and itself until the call is done, so
-// the owner may keep calling it (harmlessly) after on_done.
+// EventBatch messages, already encoded (PluginEventQueue assembles them from
+// each event's encoding), and reports the plugin's acks. A gRPC client bidi
+// reactor on the generic stub (requests are bytes, acks are parsed), shared
+// between its owner and itself until the call is done, so the owner may keep
+// calling it (harmlessly) after on_done.
 //
 // Thread-safety: Send() and Cancel() may be called from any thread; the
 // callbacks run on gRPC threads, must not block, and none comes after on_done.
@@ -22,7 +24,7 @@
 namespace tracim::broker {
 
 class PluginEventStream
-    : public grpc::ClientBidiReactor<tracim::plugin::v1::EventBatch, tracim::plugin::v1::EventAck> {
+    : public grpc::ClientBidiReactor<grpc::ByteBuffer, tracim::plugin::v1::EventAck> {
  public:
   struct Callbacks {
     std::function<void(const tracim::plugin::v1::EventAck&)> on_ack;
@@ -31,13 +33,14 @@ class PluginEventStream
     std::function<void(const grpc::Status&)> on_done;
   };
 
-  // Starts the call.
-  static std::shared_ptr<PluginEventStream> Open(tracim::plugin::v1::Plugin::Stub* stub,
+  // Starts the call to the plugin's Plugin.Events on `channel`.
+  static std::shared_ptr<PluginEventStream> Open(const std::shared_ptr<grpc::Channel>& channel,
                                                  const std::string& secret, Callbacks callbacks);
 
-  // Queues a batch; batches are written one at a time, in order. Dropped
-  // once the stream is broken (the owner redelivers after on_done).
-  void Send(tracim::plugin::v1::EventBatch batch);
+  // Queues a batch, the encoding of an EventBatch (sent as is, not copied);
+  // batches are written one at a time, in order. Dropped once the stream is
+  // broken (the owner redelivers after on_done).
+  void Send(std::string batch);
   // Ends the call (on_done follows with CANCELLED).
   void Cancel();
 
@@ -55,7 +58,7 @@ class PluginEventStream
   Callbacks callbacks_;
   tracim::plugin::v1::EventAck ack_;
   absl::Mutex mu_;
-  std::deque<tracim::plugin::v1::EventBatch> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<grpc::ByteBuffer> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
 };

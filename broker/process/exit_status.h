@@ -8,15 +8,33 @@
 namespace tracim::broker {
 
 struct ExitStatus {
+  // A limit of the plugin's manifest that ended it, as tracim-plugin-runner
+  // found it (plugin_runner/limit_classifier.h).
+  enum class Limit { kNone, kCpu, kMemory };
+
   // True: exited with `code`; false: killed by `signal`.
   bool exited = true;
   int code = 0;
   int signal = 0;
+  // Set together with exited/code/signal, which stay those of the plugin.
+  Limit limit = Limit::kNone;
 
-  static ExitStatus Exited(int code) { return {true, code, 0}; }
-  static ExitStatus Signaled(int signal) { return {false, 0, signal}; }
+  static ExitStatus Exited(int code) {
+    ExitStatus s;
+    s.code = code;
+    return s;
+  }
+  static ExitStatus Signaled(int signal) {
+    ExitStatus s;
+    s.exited = false;
+    s.signal = signal;
+    return s;
+  }
 
-  // "exit code 3", "killed by signal 11 (SIGSEGV)".
+  // Without a limit: "exit code 3", "killed by signal 11 (SIGSEGV)".
+  // With one: "killed: CPU limit (SIGXCPU)", "killed: memory limit (SIGABRT)",
+  // "killed: memory limit (exit code 1)" — the parenthesis says how the
+  // plugin ended ("signal 40" for a signal without a name).
   std::string Describe() const;
 };
 

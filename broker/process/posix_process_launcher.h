@@ -1,7 +1,9 @@
 // ProcessLauncher on Linux: posix_spawn (vfork-based, safe in a
 // multi-threaded process) into a new process group, a pidfd to watch and
 // reap the child without any risk of PID reuse, and pipes for stdout/stderr
-// read with Asio.
+// read with Asio. A runner (LaunchSpec::is_runner) also gets a report pipe on
+// fd 3 (`--report-fd 3` inserted after argv[0]), and SignalGroup(SIGKILL)
+// reaches it as a kill-tree request (plugin_runner/runner_protocol.h).
 //
 // Threading: Launch() must be called from a thread that lives as long as the
 // children (PR_SET_PDEATHSIG, set by the runner, fires when the *thread* that

@@ -27,6 +27,12 @@ struct LaunchSpec {
   std::vector<std::string> env;
   // Working directory of the child; empty keeps the parent's.
   std::filesystem::path cwd;
+  // The program is tracim-plugin-runner (the only program the broker starts
+  // with this interface): it keeps the plugin's whole process tree, so
+  // SignalGroup(SIGKILL) asks it to kill that tree instead of killing it,
+  // and it can say that a limit ended the plugin (ExitStatus::limit). See
+  // plugin_runner/runner_protocol.h. False: a plain program.
+  bool is_runner = true;
 };
 
 enum class OutputStream { kStdout, kStderr };
@@ -37,7 +43,8 @@ struct ChildCallbacks {
   // One complete line of output (long lines already cut and marked).
   std::function<void(OutputStream, absl::string_view line)> on_line;
   // Called once, after the child was reaped and its process group sent
-  // SIGKILL (so the plugin's own children die with it).
+  // SIGKILL (so the plugin's own children die with it). A runner has killed
+  // and reaped every process the plugin started before it exits.
   std::function<void(ExitStatus)> on_exit;
 };
 
@@ -47,10 +54,17 @@ struct ChildCallbacks {
 class ChildProcess {
  public:
   virtual ~ChildProcess() = default;
+  // The child's pid: for a runner, the runner's (the plugin is its only
+  // direct child).
   virtual int pid() const = 0;
   // Sends `signal` to the whole process group, as long as the leader has not
   // been reaped (after that the group id could belong to someone else, and
   // the call does nothing). Safe against PID reuse.
+  // A runner is alone in its group and forwards SIGHUP, SIGINT, SIGQUIT,
+  // SIGTERM, SIGUSR1 and SIGUSR2 to the plugin's own group; SIGKILL becomes a
+  // request to kill the plugin's whole tree (runner::KillTreeSignal()),
+  // followed by a SIGKILL of the runner's group if the runner is still there
+  // two seconds later. The runner then dies of the plugin's SIGKILL.
   virtual void SignalGroup(int signal) = 0;
 };
 

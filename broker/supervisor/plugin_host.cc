@@ -52,6 +52,17 @@ absl::StatusOr<std::unique_ptr<PluginHost>> PluginHost::Create(asio::io_context&
     o.base_env = options.base_env;
     o.event_queue_capacity = options.event_queue_size;
     o.ack_timeout = options.event_ack_timeout;
+    const PluginManifest& m = plugins[i];
+    o.restart = options.restart;
+    o.restart.initial_backoff = m.restart.backoff_initial.value_or(o.restart.initial_backoff);
+    o.restart.max_backoff = m.restart.backoff_max.value_or(o.restart.max_backoff);
+    o.restart.max_failures = m.restart.max_failures.value_or(o.restart.max_failures);
+    o.restart.failure_window = m.restart.failure_window.value_or(o.restart.failure_window);
+    o.health_interval = m.health.interval.value_or(options.health_interval);
+    o.health_timeout = m.health.timeout.value_or(options.health_timeout);
+    o.health_failures = m.health.failures.value_or(options.health_failures);
+    o.output_log_rate = options.plugin_log_rate;
+    o.output_log_burst = options.plugin_log_burst;
     host->plugins_.push_back(std::make_unique<PluginSupervisor>(io, launcher, std::move(plugins[i]),
                                                                 std::move(o), host.get()));
   }
@@ -77,19 +88,58 @@ PluginSupervisor* PluginHost::Find(absl::string_view name) const {
   return nullptr;
 }
 
-std::shared_ptr<const v1::Event> PluginHost::Stamp(v1::Event event) {
-  event.set_event_id(next_event_id_.fetch_add(1));
-  if (!event.has_created()) {
-    *event.mutable_created() =
-        google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::GetCurrentTimeNanos());
+void PluginHost::Act(absl::string_view name, PluginSupervisor::Action action,
+                     std::function<void(absl::StatusOr<v1::PluginStatus>)> done) {
+  PluginSupervisor* plugin = Find(name);
+  if (plugin == nullptr) {
+    done(absl::NotFoundError(absl::StrCat("no plugin named '", name, "'")));
+    return;
   }
-  return std::make_shared<const v1::Event>(std::move(event));
+  plugin->Act(action,
+              [done = std::move(done)](v1::PluginStatus status) { done(std::move(status)); });
+}
+
+std::optional<std::string> PluginHost::PluginNameForSecret(const std::string& secret) const {
+  if (secret.empty()) return std::nullopt;
+  for (const auto& p : plugins_) {
+    if (p->IsCurrentSecret(secret)) return p->name();
+  }
+  return std::nullopt;
+}
+
+std::shared_ptr<const PluginSupervisor::EventList> PluginHost::Stamp(
+    std::vector<v1::Event> events) {
+  const google::protobuf::Timestamp now =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::GetCurrentTimeNanos());
+  auto list = std::make_shared<PluginSupervisor::EventList>();
+  list->reserve(events.size());
+  for (v1::Event& event : events) {
+    event.set_event_id(next_event_id_++);
+    if (!event.has_created()) *event.mutable_created() = now;
+    // Encoded once for every plugin. One allocation per event rather than
+    // one per list: a plugin that holds a few events unacknowledged must not
+    // keep whole lists alive.
+    list->push_back(MakePublishedEvent(std::move(event)));
+  }
+  return list;
+}
+
+std::vector<uint64_t> PluginHost::Publish(std::vector<v1::Event> events) {
+  std::vector<uint64_t> ids;
+  ids.reserve(events.size());
+  absl::MutexLock lock(&publish_mu_);
+  auto list = Stamp(std::move(events));
+  for (const auto& e : *list) ids.push_back(e->event.event_id());
+  if (!list->empty()) {
+    for (auto& p : plugins_) p->Deliver(list);
+  }
+  return ids;
 }
 
 uint64_t PluginHost::Publish(v1::Event event) {
-  auto shared = Stamp(std::move(event));
-  for (auto& p : plugins_) p->Deliver(shared);
-  return shared->event_id();
+  std::vector<v1::Event> events;
+  events.push_back(std::move(event));
+  return Publish(std::move(events)).front();
 }
 
 void PluginHost::OnPluginSettled(PluginSupervisor& plugin, PluginState state) {
@@ -127,8 +177,11 @@ void PluginHost::SendPluginsLoaded(const std::vector<PluginSupervisor*>& to) {
       event.mutable_plugins_loaded()->add_failed(p->name());
     }
   }
-  auto shared = Stamp(std::move(event));
-  for (PluginSupervisor* p : to) p->Deliver(shared);
+  std::vector<v1::Event> events;
+  events.push_back(std::move(event));
+  absl::MutexLock lock(&publish_mu_);
+  auto list = Stamp(std::move(events));
+  for (PluginSupervisor* p : to) p->Deliver(list);
 }
 
 void PluginHost::StopAll(std::function<void()> done) {

@@ -13,12 +13,15 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/strand.hpp"
 #include "broker/discovery/plugin_manifest.h"
@@ -42,6 +45,15 @@ class PluginHost : public PluginSupervisor::Listener {
     // Per plugin: broker.event_queue_size, broker.event_ack_timeout_ms.
     size_t event_queue_size = 10000;
     absl::Duration event_ack_timeout = absl::Seconds(30);
+    // Defaults for every plugin; a manifest's "restart" / "health" objects
+    // override them field by field.
+    RestartPolicy restart;
+    absl::Duration health_interval = absl::Seconds(5);
+    absl::Duration health_timeout = absl::Seconds(2);
+    int health_failures = 3;
+    // broker.plugin_log_rate / broker.plugin_log_burst.
+    uint32_t plugin_log_rate = 200;
+    uint32_t plugin_log_burst = 1000;
     // Told, on the host's strand, each time a plugin becomes ready or fails
     // (service readiness notification, benchmarks). Must not block.
     std::function<void(const std::string& name, PluginState state)> on_settled;
@@ -65,9 +77,23 @@ class PluginHost : public PluginSupervisor::Listener {
 
   // nullptr if no such plugin.
   PluginSupervisor* Find(absl::string_view name) const;
+  // The plugin whose current launch holds `secret` (host API callers);
+  // nullopt for an unknown, empty or stale secret.
+  std::optional<std::string> PluginNameForSecret(const std::string& secret) const;
   const std::vector<std::unique_ptr<PluginSupervisor>>& plugins() const { return plugins_; }
 
-  // Gives the event the next event id and queues it for every subscriber.
+  // An operator action on the plugin `name`; `done` gets the plugin's status
+  // once the action has begun (from the plugin's strand), or NOT_FOUND
+  // "no plugin named 'x'" at once.
+  void Act(absl::string_view name, PluginSupervisor::Action action,
+           std::function<void(absl::StatusOr<tracim::plugin::v1::PluginStatus>)> done);
+
+  // Gives each event the next event id (in order) and the current time if
+  // it has none, and queues them for every subscriber: one hop to each
+  // plugin's strand for the whole list. Returns the ids, in order. Plugins
+  // receive events in id order, also from concurrent publishers.
+  std::vector<uint64_t> Publish(std::vector<tracim::plugin::v1::Event> events);
+  // The same for one event; returns its id.
   uint64_t Publish(tracim::plugin::v1::Event event);
 
   void OnPluginSettled(PluginSupervisor& plugin, PluginState state) override;
@@ -80,8 +106,11 @@ class PluginHost : public PluginSupervisor::Listener {
  private:
   PluginHost(boost::asio::io_context& io) : io_(io), strand_(boost::asio::make_strand(io)) {}
   void DoSettled(std::string name, PluginState state);
-  // Gives the event the next id (and the current time if it has none).
-  std::shared_ptr<const tracim::plugin::v1::Event> Stamp(tracim::plugin::v1::Event event);
+  // Gives the events the next ids (and the current time if they have none).
+  // Under publish_mu_, held until they are handed to the plugins, so that
+  // id order is delivery order for every plugin.
+  std::shared_ptr<const PluginSupervisor::EventList> Stamp(
+      std::vector<tracim::plugin::v1::Event> events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(publish_mu_);
   void SendPluginsLoaded(const std::vector<PluginSupervisor*>& to);
   void WaitForCalls(std::function<void()> done, int attempts_left);
 
@@ -90,7 +119,8 @@ class PluginHost : public PluginSupervisor::Listener {
   std::vector<std::unique_ptr<PluginSupervisor>> plugins_;
   std::function<void(const std::string&, PluginState)> on_settled_;
   std::function<void()> on_all_settled_;
-  std::atomic<uint64_t> next_event_id_{1};
+  absl::Mutex publish_mu_;
+  uint64_t next_event_id_ ABSL_GUARDED_BY(publish_mu_) = 1;
   // Strand only.
   std::set<std::string> settled_;
   bool initial_load_done_ = false;

@@ -6,15 +6,19 @@
 namespace tracim::broker {
 
 //   stopped ─Start→ starting ─spawned→ registering ─Register+connect-back→ ready
-//   registering/starting ─exit, timeout, refused→ failed
-//   ready ─exit→ failed (restart policy: supervision issue)
-//   any ─Stop→ stopping → stopped
+//   starting/registering/ready ─exit, timeout, refusal, hang→ backoff
+//       (the process is killed first) ─delay→ starting again
+//   … ─more than max_failures within the window→ failed (left stopped)
+//   failed/disabled/stopped ─Enable or Restart→ starting
+//   any ─Disable→ stopping → disabled;  any ─Stop→ stopping → stopped
 enum class PluginState {
   kStopped,
   kStarting,
   kRegistering,
   kReady,
+  kBackoff,
   kFailed,
+  kDisabled,
   kStopping,
 };
 
@@ -28,8 +32,12 @@ inline const char* PluginStateName(PluginState s) {
       return "registering";
     case PluginState::kReady:
       return "ready";
+    case PluginState::kBackoff:
+      return "backoff";
     case PluginState::kFailed:
       return "failed";
+    case PluginState::kDisabled:
+      return "disabled";
     case PluginState::kStopping:
       return "stopping";
   }

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 #include <utility>
 
+#include "absl/random/distributions.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "boost/asio/post.hpp"
@@ -60,7 +62,7 @@ struct PluginSupervisor::Launch {
   bool connected = false;
   bool terminating = false;
   std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<v1::Plugin::Stub> stub;
+  std::shared_ptr<v1::Plugin::Stub> stub;
   std::unique_ptr<grpc::health::v1::Health::Stub> health;
   std::shared_ptr<PluginEventStream> events;
 };
@@ -74,8 +76,17 @@ PluginSupervisor::PluginSupervisor(asio::io_context& io, ProcessLauncher& launch
       options_(std::move(options)),
       listener_(listener),
       log_(spdlog::default_logger()),
+      output_log_(std::make_shared<PluginLog>(
+          manifest_.name,
+          PluginLog::Options{.rate = options_.output_log_rate, .burst = options_.output_log_burst},
+          log_)),
+      output_log_timer_(strand_),
       start_timer_(strand_),
       stop_timer_(strand_),
+      restart_timer_(strand_),
+      health_timer_(strand_),
+      stream_grace_timer_(strand_),
+      restarts_tracker_(options_.restart),
       ack_timer_(strand_) {
   absl::MutexLock lock(&status_mu_);
   status_.set_name(manifest_.name);
@@ -91,8 +102,14 @@ void PluginSupervisor::Start() {
 
 void PluginSupervisor::Stop(std::string reason, std::function<void()> done) {
   asio::post(strand_, [this, reason = std::move(reason), done = std::move(done)]() mutable {
+    after_stop_ = AfterStop::kStopped;
     DoStop(std::move(reason), std::move(done));
   });
+}
+
+void PluginSupervisor::Act(Action action, std::function<void(v1::PluginStatus)> done) {
+  asio::post(strand_,
+             [this, action, done = std::move(done)]() mutable { DoAct(action, std::move(done)); });
 }
 
 void PluginSupervisor::HandleRegister(
@@ -104,8 +121,8 @@ void PluginSupervisor::HandleRegister(
   });
 }
 
-void PluginSupervisor::Deliver(std::shared_ptr<const v1::Event> event) {
-  asio::post(strand_, [this, event = std::move(event)]() mutable { DoDeliver(std::move(event)); });
+void PluginSupervisor::Deliver(std::shared_ptr<const EventList> events) {
+  asio::post(strand_, [this, events = std::move(events)] { DoDeliver(*events); });
 }
 
 bool PluginSupervisor::IsCurrentSecret(const std::string& secret) const {
@@ -121,7 +138,14 @@ v1::PluginStatus PluginSupervisor::Status() const {
   if (s.state() == PluginStateName(PluginState::kReady) && ready_since_ != absl::InfinitePast()) {
     s.set_uptime_ms(absl::ToInt64Milliseconds(absl::Now() - ready_since_));
   }
+  s.set_output_lines_dropped(output_log_->lines_dropped());
+  s.set_requests_in_flight(static_cast<uint64_t>(std::max<int64_t>(requests_in_flight_.load(), 0)));
   return s;
+}
+
+PluginSupervisor::RouteTarget PluginSupervisor::Target() const {
+  absl::MutexLock lock(&status_mu_);
+  return target_;
 }
 
 // --- Launch -----------------------------------------------------------------
@@ -164,8 +188,15 @@ std::vector<std::string> PluginSupervisor::BuildRunnerArgv() const {
 }
 
 void PluginSupervisor::DoStart() {
-  if (state_ != PluginState::kStopped && state_ != PluginState::kFailed) return;
+  if (state_ != PluginState::kStopped && state_ != PluginState::kFailed &&
+      state_ != PluginState::kDisabled) {
+    return;
+  }
   if (launch_ != nullptr) return;  // a failed launch is still being stopped
+  SpawnLaunch();
+}
+
+void PluginSupervisor::SpawnLaunch() {
   auto launch = std::make_unique<Launch>();
   launch->id = ++launch_count_;
   launch->secret = RandomHex(32);
@@ -185,15 +216,14 @@ void PluginSupervisor::DoStart() {
   spec.env = BuildEnvironment(*launch);
   spec.cwd = manifest_.folder;
 
-  // Output lines are logged straight from the launcher's strand (spdlog is
-  // thread-safe); the pid is filled in once known.
+  // Output lines are logged straight from the launcher's strand (PluginLog
+  // is thread-safe, and rate-limits before copying); the pid is filled in
+  // once known.
   auto pid_cell = std::make_shared<std::atomic<int>>(0);
   ChildCallbacks callbacks;
-  callbacks.on_line = [log = log_, name = manifest_.name, pid_cell](OutputStream stream,
-                                                                    absl::string_view line) {
-    log->info("[{} pid={}{}] {}", name, pid_cell->load(),
-              stream == OutputStream::kStderr ? " stderr" : "",
-              std::string_view(line.data(), line.size()));
+  callbacks.on_line = [output = output_log_, pid_cell](OutputStream stream,
+                                                       absl::string_view line) {
+    output->Line(stream, line, pid_cell->load());
   };
   uint64_t id = launch->id;
   callbacks.on_exit = [this, id](ExitStatus status) {
@@ -209,6 +239,7 @@ void PluginSupervisor::DoStart() {
   pid_cell->store(launch->pid);
   launch->process = std::move(*child);
   launch_ = std::move(launch);
+  ArmOutputLogTimer();
   SetState(PluginState::kRegistering);
   log_->info("plugin '{}' launched: pid {}, launch {}", manifest_.name, launch_->pid, id);
 
@@ -324,6 +355,8 @@ void PluginSupervisor::OnConnectBack(uint64_t launch_id, absl::Status status) {
   start_timer_.cancel();
   ready_at_ = absl::Now();
   SetState(PluginState::kReady);
+  health_failures_in_row_ = 0;
+  ArmHealthTimer();
   std::vector<std::string> routes;
   for (const auto& r : registration_->routes) {
     routes.push_back(absl::StrCat(r.method, " ", r.pattern.pattern()));
@@ -342,18 +375,25 @@ void PluginSupervisor::OnConnectBack(uint64_t launch_id, absl::Status status) {
 
 void PluginSupervisor::OnExit(uint64_t launch_id, ExitStatus status) {
   if (!launch_ || launch_->id != launch_id) return;
+  // The pipes are drained before on_exit: report what a flood dropped.
+  output_log_->Flush();
   std::string how = status.Describe();
   int pid = launch_->pid;
   if (launch_->events) launch_->events->Cancel();
   launch_.reset();
-  start_timer_.cancel();
+  {
+    // The dead launch's secret no longer opens the host API.
+    absl::MutexLock lock(&status_mu_);
+    secret_.clear();
+  }
+  CancelLaunchTimers();
   stop_timer_.cancel();
   RequeueUnacked();
   switch (state_) {
     case PluginState::kStopping:
       log_->info("plugin '{}' stopped (pid {}, {})", manifest_.name, pid, how);
       last_exit_reason_ = how;
-      SetState(PluginState::kStopped);
+      FinishStop();
       break;
     case PluginState::kStarting:
     case PluginState::kRegistering: {
@@ -365,7 +405,13 @@ void PluginSupervisor::OnExit(uint64_t launch_id, ExitStatus status) {
     case PluginState::kReady:
       Fail(absl::StrCat("exited unexpectedly: ", how));
       break;
+    case PluginState::kBackoff:
+      // The failed launch is gone: the next one may start.
+      log_->debug("plugin '{}' process {} ended ({})", manifest_.name, pid, how);
+      ScheduleRestart();
+      break;
     case PluginState::kFailed:
+    case PluginState::kDisabled:
     case PluginState::kStopped:
       log_->debug("plugin '{}' process {} ended ({})", manifest_.name, pid, how);
       break;
@@ -379,27 +425,196 @@ void PluginSupervisor::OnExit(uint64_t launch_id, ExitStatus status) {
 void PluginSupervisor::Fail(std::string reason) {
   log_->error("plugin '{}' failed: {}", manifest_.name, reason);
   last_exit_reason_ = std::move(reason);
-  start_timer_.cancel();
+  CancelLaunchTimers();
   bool polite = launch_ && launch_->connected;
-  SetState(PluginState::kFailed);
-  if (launch_) Terminate(polite);
-  listener_->OnPluginSettled(*this, PluginState::kFailed);
+  std::optional<absl::Duration> delay =
+      restarts_tracker_.OnFailure(absl::Now(), absl::Uniform(bitgen_, 0.0, 1.0));
+  if (delay) {
+    restart_delay_ = *delay;
+    SetState(PluginState::kBackoff);
+  } else {
+    const RestartPolicy& policy = restarts_tracker_.policy();
+    log_->error(
+        "plugin '{}' failed {} times within {}: giving up until an operator enables it "
+        "(Admin.EnablePlugin or POST /api/plugins/{}/enable)",
+        manifest_.name, policy.max_failures + 1, absl::FormatDuration(policy.failure_window),
+        manifest_.name);
+    SetState(PluginState::kFailed);
+  }
+  if (launch_) {
+    Terminate(polite);  // ScheduleRestart runs when the process is gone
+  } else {
+    ScheduleRestart();
+  }
+  listener_->OnPluginSettled(*this, state_);
+}
+
+void PluginSupervisor::ScheduleRestart() {
+  if (state_ != PluginState::kBackoff || launch_ || restart_timer_armed_) return;
+  log_->info("plugin '{}': restarting in {}", manifest_.name, Millis(restart_delay_));
+  restart_timer_armed_ = true;
+  restart_timer_.expires_after(absl::ToChronoNanoseconds(restart_delay_));
+  restart_timer_.async_wait([this](const boost::system::error_code& ec) {
+    restart_timer_armed_ = false;
+    if (!ec) OnRestartTimer();
+  });
+}
+
+void PluginSupervisor::OnRestartTimer() {
+  if (state_ != PluginState::kBackoff || launch_) return;
+  restarts_++;
+  SpawnLaunch();
+}
+
+void PluginSupervisor::CancelLaunchTimers() {
+  start_timer_.cancel();
+  health_timer_.cancel();
+  stream_grace_timer_.cancel();
 }
 
 void PluginSupervisor::DoStop(std::string reason, std::function<void()> done) {
   if (done) stop_waiters_.push_back(std::move(done));
+  restart_timer_.cancel();
+  CancelLaunchTimers();
   if (!launch_) {
-    if (state_ != PluginState::kFailed) SetState(PluginState::kStopped);
+    FinishStop();
     auto waiters = std::move(stop_waiters_);
     stop_waiters_.clear();
     for (auto& w : waiters) w();
     return;
   }
+  if ((state_ == PluginState::kFailed || state_ == PluginState::kDisabled) &&
+      after_stop_ == AfterStop::kStopped) {
+    return;  // the failed launch is already being terminated
+  }
   bool polite = launch_->connected && state_ == PluginState::kReady;
-  if (state_ != PluginState::kFailed) SetState(PluginState::kStopping);
+  SetState(PluginState::kStopping);
   log_->info("stopping plugin '{}' (pid {}): {}", manifest_.name, launch_->pid, reason);
   stop_reason_ = std::move(reason);
   Terminate(polite);
+}
+
+void PluginSupervisor::FinishStop() {
+  const AfterStop after = after_stop_;
+  after_stop_ = AfterStop::kStopped;
+  switch (after) {
+    case AfterStop::kStopped:
+      // A plugin that gave up stays "failed" when the broker stops.
+      if (state_ != PluginState::kFailed && state_ != PluginState::kDisabled) {
+        SetState(PluginState::kStopped);
+      }
+      break;
+    case AfterStop::kDisabled:
+      SetState(PluginState::kDisabled);
+      log_->info("plugin '{}' disabled", manifest_.name);
+      break;
+    case AfterStop::kRestart:
+      SetState(PluginState::kStopped);
+      restarts_++;
+      SpawnLaunch();
+      break;
+  }
+}
+
+void PluginSupervisor::DoAct(Action action, std::function<void(v1::PluginStatus)> done) {
+  switch (action) {
+    case Action::kRestart:
+      log_->info("plugin '{}': restart requested by an operator", manifest_.name);
+      restarts_tracker_.Reset();
+      after_stop_ = AfterStop::kRestart;
+      DoStop("restart requested by an operator", nullptr);
+      break;
+    case Action::kEnable:
+      if (state_ == PluginState::kFailed || state_ == PluginState::kDisabled ||
+          state_ == PluginState::kStopped) {
+        log_->info("plugin '{}': enabled by an operator", manifest_.name);
+        restarts_tracker_.Reset();
+        if (launch_) {
+          // A failed launch is still being killed: launch once it is gone.
+          after_stop_ = AfterStop::kRestart;
+          SetState(PluginState::kStopping);
+        } else {
+          SpawnLaunch();
+        }
+      }
+      break;
+    case Action::kDisable:
+      if (state_ != PluginState::kDisabled) {
+        log_->info("plugin '{}': disabled by an operator", manifest_.name);
+        after_stop_ = AfterStop::kDisabled;
+        DoStop("disabled by an operator", nullptr);
+      }
+      break;
+  }
+  if (done) done(Status());
+}
+
+void PluginSupervisor::ArmOutputLogTimer() {
+  if (output_log_timer_armed_) return;
+  output_log_timer_armed_ = true;
+  output_log_timer_.expires_after(std::chrono::seconds(1));
+  output_log_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    output_log_timer_armed_ = false;
+    output_log_->Tick();
+    if (launch_) ArmOutputLogTimer();
+  });
+}
+
+// --- Health -------------------------------------------------------------------
+
+void PluginSupervisor::ArmHealthTimer() {
+  if (state_ != PluginState::kReady || !launch_) return;
+  uint64_t id = launch_->id;
+  health_timer_.expires_after(absl::ToChronoNanoseconds(options_.health_interval));
+  health_timer_.async_wait([this, id](const boost::system::error_code& ec) {
+    if (!ec) OnHealthTimer(id);
+  });
+}
+
+void PluginSupervisor::OnHealthTimer(uint64_t launch_id) {
+  if (!launch_ || launch_->id != launch_id || state_ != PluginState::kReady) return;
+  struct Call {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+  };
+  auto call = std::make_shared<Call>();
+  call->request.set_service(v1::kPluginServiceName);
+  call->context.AddMetadata(v1::kSecretMetadataKey, launch_->secret);
+  call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.health_timeout));
+  pending_calls_++;
+  launch_->health->async()->Check(
+      &call->context, &call->request, &call->response,
+      [this, call, launch_id](grpc::Status status) {
+        absl::Status result = FromGrpcStatus(status);
+        if (status.ok() &&
+            call->response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+          result = absl::UnavailableError(absl::StrCat(
+              "health status ",
+              grpc::health::v1::HealthCheckResponse::ServingStatus_Name(call->response.status())));
+        }
+        asio::post(strand_, [this, launch_id, result] { OnHealthResult(launch_id, result); });
+        pending_calls_--;
+      });
+}
+
+void PluginSupervisor::OnHealthResult(uint64_t launch_id, absl::Status status) {
+  if (!launch_ || launch_->id != launch_id || state_ != PluginState::kReady) return;
+  if (status.ok()) {
+    health_failures_in_row_ = 0;
+  } else {
+    health_failures_in_row_++;
+    log_->warn("plugin '{}': health check failed ({} of {}): {}: {}", manifest_.name,
+               health_failures_in_row_, options_.health_failures,
+               absl::StatusCodeToString(status.code()), std::string(status.message()));
+    if (health_failures_in_row_ >= options_.health_failures) {
+      Fail(absl::StrCat("health check failed ", health_failures_in_row_, " times in a row (",
+                        absl::StatusCodeToString(status.code()), ": ", status.message(), ")"));
+      return;
+    }
+  }
+  ArmHealthTimer();
 }
 
 void PluginSupervisor::Terminate(bool polite) {
@@ -433,8 +648,20 @@ void PluginSupervisor::Terminate(bool polite) {
     call->context.AddMetadata(v1::kSecretMetadataKey, launch_->secret);
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + grace));
     pending_calls_++;
-    launch_->stub->async()->Shutdown(&call->context, &call->request, &call->response,
-                                     [this, call](grpc::Status) { pending_calls_--; });
+    launch_->stub->async()->Shutdown(
+        &call->context, &call->request, &call->response,
+        [this, call, id, term](grpc::Status status) {
+          // A plugin that cannot take the Shutdown call (socket closed,
+          // hung server) gets SIGTERM now rather than after the grace.
+          if (!status.ok()) {
+            asio::post(strand_, [this, id, term] {
+              if (!launch_ || launch_->id != id) return;
+              stop_timer_.cancel();
+              term();
+            });
+          }
+          pending_calls_--;
+        });
     stop_timer_.expires_after(absl::ToChronoNanoseconds(grace));
     stop_timer_.async_wait([term](const boost::system::error_code& ec) {
       if (!ec) term();
@@ -450,30 +677,35 @@ void PluginSupervisor::Terminate(bool polite) {
 
 // --- Events -----------------------------------------------------------------
 
-void PluginSupervisor::DoDeliver(std::shared_ptr<const v1::Event> event) {
-  // Until the first registration the subscriptions are unknown: queue, and
-  // filter when they are known.
-  if (registration_ && !subscribed_.count(event->hook())) return;
-  if (pending_.size() + unacked_.size() >= options_.event_queue_capacity) {
+void PluginSupervisor::DoDeliver(const EventList& events) {
+  bool queued = false, dropped = false;
+  for (const auto& event : events) {
+    // Until the first registration the subscriptions are unknown: queue, and
+    // filter when they are known.
+    if (registration_ && !subscribed_.count(event->event.hook())) continue;
+    if (event_queue_.Push(event)) {
+      queued = true;
+      continue;
+    }
+    dropped = true;
     events_dropped_++;
     // One line per power of two: visible, without flooding the log.
     if ((events_dropped_ & (events_dropped_ - 1)) == 0) {
       log_->warn(
           "plugin '{}': event queue full ({} events): dropped event {} ({}); {} dropped so far",
-          manifest_.name, options_.event_queue_capacity, event->event_id(), event->event_type(),
-          events_dropped_);
+          manifest_.name, options_.event_queue_capacity, event->event.event_id(),
+          event->event.event_type(), events_dropped_);
     }
-    PublishStatus();
-    return;
   }
-  pending_.push_back(std::move(event));
-  FlushEvents();
-  PublishStatus();
+  // One batch-forming pass and one status update per list, not per event.
+  if (queued) FlushEvents();
+  if (queued || dropped) PublishEventCounters();
 }
 
 void PluginSupervisor::OpenEventStream() {
   // Events queued before the subscriptions were known.
-  std::erase_if(pending_, [this](const auto& e) { return !subscribed_.count(e->hook()); });
+  event_queue_.FilterWaiting(
+      [this](const v1::Event& e) { return subscribed_.count(e.hook()) > 0; });
   uint64_t id = launch_->id;
   PluginEventStream::Callbacks callbacks;
   callbacks.on_ack = [this, id](const v1::EventAck& ack) {
@@ -488,21 +720,15 @@ void PluginSupervisor::OpenEventStream() {
   };
   pending_calls_++;
   launch_->events =
-      PluginEventStream::Open(launch_->stub.get(), launch_->secret, std::move(callbacks));
+      PluginEventStream::Open(launch_->channel, launch_->secret, std::move(callbacks));
   FlushEvents();
 }
 
 void PluginSupervisor::FlushEvents() {
   if (state_ != PluginState::kReady || !launch_ || !launch_->events) return;
-  while (!pending_.empty()) {
-    v1::EventBatch batch;
-    while (!pending_.empty() && static_cast<size_t>(batch.events_size()) < options_.max_batch) {
-      auto& event = pending_.front();
-      *batch.add_events() = *event;
-      const uint64_t id = event->event_id();
-      unacked_.emplace(id, Unacked{std::move(event), absl::Now()});
-      pending_.pop_front();
-    }
+  const absl::Time now = absl::Now();
+  std::string batch;  // an encoded EventBatch
+  while (event_queue_.NextBatch(options_.max_batch, now, batch)) {
     launch_->events->Send(std::move(batch));
   }
   ArmAckTimer();
@@ -510,60 +736,72 @@ void PluginSupervisor::FlushEvents() {
 
 void PluginSupervisor::ArmAckTimer() {
   if (ack_timer_armed_) return;
-  for (const auto& [id, u] : unacked_) {
-    if (u.timed_out) continue;
-    ack_timer_armed_ = true;
-    ack_timer_.expires_after(absl::ToChronoNanoseconds(
-        std::max(u.sent + options_.ack_timeout - absl::Now(), absl::ZeroDuration())));
-    ack_timer_.async_wait([this](const boost::system::error_code& ec) {
-      ack_timer_armed_ = false;
-      if (!ec) OnAckTimer();
-    });
-    return;
-  }
+  std::optional<absl::Time> deadline = event_queue_.NextAckDeadline(options_.ack_timeout);
+  if (!deadline) return;
+  ack_timer_armed_ = true;
+  ack_timer_.expires_after(
+      absl::ToChronoNanoseconds(std::max(*deadline - absl::Now(), absl::ZeroDuration())));
+  ack_timer_.async_wait([this](const boost::system::error_code& ec) {
+    ack_timer_armed_ = false;
+    if (!ec) OnAckTimer();
+  });
 }
 
 void PluginSupervisor::OnAckTimer() {
-  const absl::Time now = absl::Now();
-  uint64_t late = 0, oldest = 0;
-  for (auto& [id, u] : unacked_) {
-    if (u.timed_out || u.sent + options_.ack_timeout > now) continue;
-    u.timed_out = true;
-    if (late++ == 0) oldest = id;
-  }
+  const PluginEventQueue::LateEvents newly_late =
+      event_queue_.MarkLate(absl::Now(), options_.ack_timeout);
+  const uint64_t late = newly_late.count, oldest = newly_late.oldest_id;
   if (late > 0) {
     events_timed_out_ += late;
     log_->warn("plugin '{}': {} event(s) not acknowledged within {} (oldest: event {}); {} so far",
                manifest_.name, late, Millis(options_.ack_timeout), oldest, events_timed_out_);
     PublishStatus();
+    // A plugin that stops acknowledging is hung: kill it; the restart
+    // policy applies and the unacknowledged events go to the next launch.
+    if (state_ == PluginState::kReady) {
+      Fail(absl::StrCat("event ", oldest, " not acknowledged within ",
+                        Millis(options_.ack_timeout)));
+      return;
+    }
   }
   ArmAckTimer();
 }
 
 void PluginSupervisor::OnAck(uint64_t launch_id, std::vector<uint64_t> ids) {
   if (!launch_ || launch_->id != launch_id) return;
-  for (uint64_t id : ids) events_acknowledged_ += unacked_.erase(id);
-  PublishStatus();
+  events_acknowledged_ += event_queue_.Acknowledge(ids);
+  PublishEventCounters();
 }
 
 void PluginSupervisor::OnEventStreamDone(uint64_t launch_id, std::string error) {
   if (!launch_ || launch_->id != launch_id) return;
   launch_->events.reset();
   RequeueUnacked();
-  if (state_ == PluginState::kReady) {
-    Fail(absl::StrCat("event stream ended: ", error.empty() ? "closed by the plugin" : error));
-  }
+  if (state_ != PluginState::kReady) return;
+  // A broken stream usually means the process died: give its exit a moment
+  // to arrive, so that the reason names the exit code or signal. A process
+  // still running after that closed its socket or ended the stream itself.
+  std::string reason =
+      absl::StrCat("event stream ended: ", error.empty() ? "closed by the plugin" : error);
+  stream_grace_timer_.expires_after(std::chrono::milliseconds(250));
+  stream_grace_timer_.async_wait(
+      [this, launch_id, reason = std::move(reason)](const boost::system::error_code& ec) {
+        if (ec || !launch_ || launch_->id != launch_id || state_ != PluginState::kReady) return;
+        Fail(reason);
+      });
 }
 
 void PluginSupervisor::RequeueUnacked() {
-  // unacked_ is ordered by event id, i.e. publication order.
-  for (auto it = unacked_.rbegin(); it != unacked_.rend(); ++it) {
-    auto copy = std::make_shared<v1::Event>(*it->second.event);
-    copy->set_redelivered(true);
-    pending_.push_front(std::move(copy));
-  }
-  unacked_.clear();
+  event_queue_.RequeueUnacked();
   ack_timer_.cancel();
+}
+
+void PluginSupervisor::PublishEventCounters() {
+  absl::MutexLock lock(&status_mu_);
+  status_.set_events_queued(event_queue_.size());
+  status_.set_events_acknowledged(events_acknowledged_);
+  status_.set_events_dropped(events_dropped_);
+  status_.set_events_timed_out(events_timed_out_);
 }
 
 // --- Status -----------------------------------------------------------------
@@ -581,6 +819,16 @@ void PluginSupervisor::PublishStatus() {
   status_.set_last_exit_reason(last_exit_reason_);
   ready_since_ = state_ == PluginState::kReady ? ready_at_ : absl::InfinitePast();
   status_.set_uptime_ms(0);
+  if (target_.state != state_ || (state_ == PluginState::kReady && !target_.stub)) {
+    target_.state = state_;
+    const bool ready = state_ == PluginState::kReady && launch_ && launch_->stub;
+    target_.stub = ready ? launch_->stub : nullptr;
+    target_.secret = ready ? launch_->secret : "";
+    target_.launch_id = ready ? launch_->id : 0;
+    if (registration_) {
+      target_.routes = std::make_shared<const std::vector<RegisteredRoute>>(registration_->routes);
+    }
+  }
   if (registration_) {
     if (!registration_->version.empty()) status_.set_version(registration_->version);
     status_.clear_hooks();
@@ -594,7 +842,7 @@ void PluginSupervisor::PublishStatus() {
       route->set_timeout_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(r.timeout)));
     }
   }
-  status_.set_events_queued(pending_.size() + unacked_.size());
+  status_.set_events_queued(event_queue_.size());
   status_.set_events_acknowledged(events_acknowledged_);
   status_.set_events_dropped(events_dropped_);
   status_.set_events_timed_out(events_timed_out_);

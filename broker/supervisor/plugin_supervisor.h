@@ -1,5 +1,6 @@
 // Supervises one plugin: spawns it through tracim-plugin-runner, runs the
-// registration handshake, connects back, delivers its events, and stops it
+// registration handshake, connects back, delivers its events, checks its
+// health, restarts it when it fails (RestartPolicy), and stops it
 // (Shutdown RPC → grace → SIGTERM to the group → grace → SIGKILL).
 //
 // Threading: every state change happens on the supervisor's own strand of
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -29,11 +31,16 @@
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
 #include "broker/discovery/plugin_manifest.h"
+#include "broker/events/plugin_event_queue.h"
+#include "broker/events/published_event.h"
 #include "broker/handshake/registration_validator.h"
 #include "broker/process/process_launcher.h"
+#include "broker/supervisor/plugin_log.h"
 #include "broker/supervisor/plugin_state.h"
+#include "broker/supervisor/restart_policy.h"
 #include "tracim/plugin/v1/broker.pb.h"
 #include "tracim/plugin/v1/events.pb.h"
+#include "tracim/plugin/v1/plugin.grpc.pb.h"
 
 namespace spdlog {
 class logger;
@@ -62,8 +69,19 @@ class PluginSupervisor {
     size_t event_queue_capacity = 10000;
     // Events per EventBatch, at most.
     size_t max_batch = 256;
-    // A delivered event not acknowledged within this is logged and counted.
+    // A delivered event not acknowledged within this is logged, counted,
+    // and counts as a failure: the plugin is killed and restarted.
     absl::Duration ack_timeout = absl::Seconds(30);
+    RestartPolicy restart;
+    // grpc.health.v1 Check every health_interval with a deadline of
+    // health_timeout; health_failures failures in a row count as a failure.
+    absl::Duration health_interval = absl::Seconds(5);
+    absl::Duration health_timeout = absl::Seconds(2);
+    int health_failures = 3;
+    // broker.plugin_log_rate / broker.plugin_log_burst: the plugin's output
+    // lines reaching the log, at most (PluginLog).
+    uint32_t output_log_rate = 200;
+    uint32_t output_log_burst = 1000;
   };
 
   // Told about state changes that matter to the host. Called on the
@@ -71,7 +89,8 @@ class PluginSupervisor {
   class Listener {
    public:
     virtual ~Listener() = default;
-    // The launch became ready, or the plugin failed.
+    // The launch became ready (kReady), or it failed and will be restarted
+    // (kBackoff), or the plugin gave up (kFailed).
     virtual void OnPluginSettled(PluginSupervisor& plugin, PluginState state) = 0;
   };
 
@@ -84,11 +103,20 @@ class PluginSupervisor {
 
   const std::string& name() const { return manifest_.name; }
 
-  // Launches the plugin (a no-op unless stopped or failed).
+  // Launches the plugin (a no-op unless stopped, failed or disabled).
   void Start();
   // Stops the plugin; `done` runs on the strand once no process is left.
   // Idempotent: every caller's `done` runs.
   void Stop(std::string reason, std::function<void()> done);
+
+  // Operator actions (Admin service, /api/plugins). `done` runs on the
+  // strand once the action has begun, with the status as of then.
+  enum class Action { kRestart, kEnable, kDisable };
+  // Restart: stops the running launch (if any) and launches again, with the
+  // failure count reset. Enable: launches a failed, disabled or stopped
+  // plugin with the failure count reset (a no-op otherwise). Disable: stops
+  // the plugin and keeps it stopped (state "disabled") until enabled.
+  void Act(Action action, std::function<void(tracim::plugin::v1::PluginStatus)> done);
 
   // Register from the plugin (Registrar service). `secret` is the metadata
   // value ("" if absent). `reply` is called exactly once, from the strand.
@@ -96,14 +124,35 @@ class PluginSupervisor {
       std::string secret, tracim::plugin::v1::RegisterRequest request,
       std::function<void(absl::StatusOr<tracim::plugin::v1::RegisterResponse>)> reply);
 
-  // Queues an event for the plugin if it subscribed to the event's hook.
-  void Deliver(std::shared_ptr<const tracim::plugin::v1::Event> event);
+  // Events in publication order, shared by every plugin's supervisor.
+  using EventList = std::vector<std::shared_ptr<const PublishedEvent>>;
+  // Queues, in order, the events of `events` whose hook the plugin
+  // subscribed to: one strand hop for the whole list.
+  void Deliver(std::shared_ptr<const EventList> events);
 
   // Operator view (Admin.ListPlugins).
   tracim::plugin::v1::PluginStatus Status() const;
 
-  // Whether `secret` is the current launch's secret (constant time).
+  // Whether `secret` is the current launch's secret (constant time). False
+  // once that launch's process has exited.
   bool IsCurrentSecret(const std::string& secret) const;
+
+  // What the route proxy needs to forward one request, as of now.
+  struct RouteTarget {
+    PluginState state = PluginState::kStopped;
+    // Routes of the latest registration (kept while the plugin restarts, so
+    // that its paths answer 503 rather than 404); null before the first.
+    std::shared_ptr<const std::vector<RegisteredRoute>> routes;
+    // Set only while ready: the launch to call, with its secret.
+    std::shared_ptr<tracim::plugin::v1::Plugin::Stub> stub;
+    std::string secret;
+    uint64_t launch_id = 0;
+  };
+  RouteTarget Target() const;
+
+  // Requests in flight through the route proxy (PluginStatus).
+  void RequestStarted() { requests_in_flight_++; }
+  void RequestFinished() { requests_in_flight_--; }
 
   // Asynchronous gRPC calls to the plugin still outstanding. The broker
   // keeps its io_context running until this is zero for every plugin, since
@@ -114,7 +163,23 @@ class PluginSupervisor {
   struct Launch;  // one process launch: process, secret, channel, stream
 
   void DoStart();
+  // Spawns a new launch (state starting → registering).
+  void SpawnLaunch();
   void DoStop(std::string reason, std::function<void()> done);
+  void DoAct(Action action, std::function<void(tracim::plugin::v1::PluginStatus)> done);
+  // Applies the restart policy after a failure: backoff (restart later) or
+  // failed (give up). The process, if any, is being terminated.
+  void ScheduleRestart();
+  void OnRestartTimer();
+  // Stops every timer of a launch (start, health).
+  void CancelLaunchTimers();
+  // Health checks of a ready launch.
+  void ArmHealthTimer();
+  void OnHealthTimer(uint64_t launch_id);
+  void OnHealthResult(uint64_t launch_id, absl::Status status);
+  // What a stop leads to once the process is gone.
+  enum class AfterStop { kStopped, kDisabled, kRestart };
+  void FinishStop();
   void DoRegister(std::string secret, tracim::plugin::v1::RegisterRequest request,
                   std::function<void(absl::StatusOr<tracim::plugin::v1::RegisterResponse>)> reply);
   void ConnectBack(uint64_t launch_id);
@@ -131,7 +196,7 @@ class PluginSupervisor {
   void PublishStatus();
 
   // Events.
-  void DoDeliver(std::shared_ptr<const tracim::plugin::v1::Event> event);
+  void DoDeliver(const EventList& events);
   void OpenEventStream();
   void FlushEvents();
   void OnAck(uint64_t launch_id, std::vector<uint64_t> ids);
@@ -141,6 +206,9 @@ class PluginSupervisor {
   // Arms ack_timer_ for the oldest delivery not yet reported as late.
   void ArmAckTimer();
   void OnAckTimer();
+  // Copies the event counters into status_: what the event path updates,
+  // instead of the whole PublishStatus() on every event.
+  void PublishEventCounters();
 
   std::vector<std::string> BuildEnvironment(const Launch& launch) const;
   std::vector<std::string> BuildRunnerArgv() const;
@@ -152,6 +220,11 @@ class PluginSupervisor {
   const Options options_;
   Listener* const listener_;
   std::shared_ptr<spdlog::logger> log_;
+  // Shared with the launcher's on_line callbacks (they capture no `this`).
+  std::shared_ptr<PluginLog> output_log_;
+  boost::asio::steady_timer output_log_timer_;
+  bool output_log_timer_armed_ = false;
+  void ArmOutputLogTimer();
 
   // Strand only, below.
   PluginState state_ = PluginState::kStopped;
@@ -160,6 +233,17 @@ class PluginSupervisor {
   std::optional<Registration> registration_;
   boost::asio::steady_timer start_timer_;
   boost::asio::steady_timer stop_timer_;
+  boost::asio::steady_timer restart_timer_;
+  boost::asio::steady_timer health_timer_;
+  // Between a broken event stream and the failure it causes.
+  boost::asio::steady_timer stream_grace_timer_;
+  RestartTracker restarts_tracker_;
+  // Delay before the next launch while in backoff.
+  absl::Duration restart_delay_ = absl::ZeroDuration();
+  bool restart_timer_armed_ = false;
+  int health_failures_in_row_ = 0;
+  AfterStop after_stop_ = AfterStop::kStopped;
+  absl::BitGen bitgen_;
   std::vector<std::function<void()>> stop_waiters_;
   std::string last_exit_reason_;
   // Why the latest Register of this launch was refused, for the exit reason.
@@ -169,14 +253,8 @@ class PluginSupervisor {
   std::set<std::string> subscribed_;
   absl::Time launched_at_;
   absl::Time ready_at_;
-  std::deque<std::shared_ptr<const tracim::plugin::v1::Event>> pending_;
-  // Sent and not acknowledged yet, by event id (= publication order).
-  struct Unacked {
-    std::shared_ptr<const tracim::plugin::v1::Event> event;
-    absl::Time sent;
-    bool timed_out = false;
-  };
-  std::map<uint64_t, Unacked> unacked_;
+  // Waiting to be sent, then awaiting acknowledgement.
+  PluginEventQueue event_queue_{options_.event_queue_capacity};
   boost::asio::steady_timer ack_timer_;
   bool ack_timer_armed_ = false;
   uint64_t events_timed_out_ = 0;
@@ -184,11 +262,13 @@ class PluginSupervisor {
   uint64_t events_dropped_ = 0;
   uint32_t restarts_ = 0;
   std::atomic<int> pending_calls_{0};
+  std::atomic<int64_t> requests_in_flight_{0};
 
   mutable absl::Mutex status_mu_;
   tracim::plugin::v1::PluginStatus status_ ABSL_GUARDED_BY(status_mu_);
   std::string secret_ ABSL_GUARDED_BY(status_mu_);
   absl::Time ready_since_ ABSL_GUARDED_BY(status_mu_) = absl::InfinitePast();
+  RouteTarget target_ ABSL_GUARDED_BY(status_mu_);
 };
 
 }  // namespace tracim::broker

@@ -36,23 +36,39 @@ std::string DecodeQueryComponent(std::string_view text) {
   return out;
 }
 
-}  // namespace
-
-std::optional<std::string> HttpRequest::Header(std::string_view name) const {
+std::optional<std::string> FindHeader(const HttpHeaders& headers, std::string_view name) {
   for (const auto& [header, value] : headers) {
     if (absl::EqualsIgnoreCase(header, internal::AsAbsl(name))) return value;
   }
   return std::nullopt;
 }
 
-std::optional<std::string> HttpRequest::QueryParam(std::string_view name) const {
-  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+std::optional<std::string> FindQueryParam(std::string_view query, std::string_view name) {
+  for (absl::string_view pair : absl::StrSplit(internal::AsAbsl(query), '&', absl::SkipEmpty())) {
     std::pair<absl::string_view, absl::string_view> kv =
         absl::StrSplit(pair, absl::MaxSplits('=', 1));
     if (DecodeQueryComponent(internal::AsStd(kv.first)) == name)
       return DecodeQueryComponent(internal::AsStd(kv.second));
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> HttpRequest::Header(std::string_view name) const {
+  return FindHeader(headers, name);
+}
+
+std::optional<std::string> HttpRequest::QueryParam(std::string_view name) const {
+  return FindQueryParam(query, name);
+}
+
+std::optional<std::string> HttpRequestHead::Header(std::string_view name) const {
+  return FindHeader(headers, name);
+}
+
+std::optional<std::string> HttpRequestHead::QueryParam(std::string_view name) const {
+  return FindQueryParam(query, name);
 }
 
 void HttpResponse::SetHeader(std::string name, std::string value) {

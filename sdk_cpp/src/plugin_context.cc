@@ -2,6 +2,8 @@
 
 namespace tracim::plugin {
 
+PluginContext::PluginContext() : host_api_(HostApi::FromEnvironment()) {}
+
 std::optional<std::string> PluginContext::FindSetting(std::string_view key) const {
   auto it = settings_.find(std::string(key));
   if (it == settings_.end()) return std::nullopt;

@@ -27,6 +27,11 @@ void PluginManager::AddRoute(std::string_view method, std::string_view path, Rou
   registry_->AddRoute(method, path, std::move(handler), options);
 }
 
+void PluginManager::AddStreamingRoute(std::string_view method, std::string_view path,
+                                      StreamingRouteHandler handler, RouteOptions options) {
+  registry_->AddStreamingRoute(method, path, std::move(handler), options);
+}
+
 void PluginManager::SetVersion(std::string version) { registry_->SetVersion(std::move(version)); }
 
 void PluginManager::SetDescription(std::string description) {

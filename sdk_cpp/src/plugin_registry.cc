@@ -98,8 +98,20 @@ void PluginRegistry::Subscribe(std::string_view hook, EventHandler handler) {
 
 void PluginRegistry::AddRoute(std::string_view method, std::string_view path, RouteHandler handler,
                               const RouteOptions& options) {
+  AddAnyRoute("AddRoute", method, path, std::move(handler), nullptr, options);
+}
+
+void PluginRegistry::AddStreamingRoute(std::string_view method, std::string_view path,
+                                       StreamingRouteHandler handler, const RouteOptions& options) {
+  AddAnyRoute("AddStreamingRoute", method, path, nullptr, std::move(handler), options);
+}
+
+void PluginRegistry::AddAnyRoute(std::string_view function, std::string_view method,
+                                 std::string_view path, RouteHandler handler,
+                                 StreamingRouteHandler streaming_handler,
+                                 const RouteOptions& options) {
   const std::string where =
-      absl::StrCat("AddRoute(\"", AsAbsl(method), "\", \"", AsAbsl(path), "\"): ");
+      absl::StrCat(AsAbsl(function), "(\"", AsAbsl(method), "\", \"", AsAbsl(path), "\"): ");
   if (!v1::IsRouteMethod(AsAbsl(method))) {
     Fail(absl::InvalidArgumentError(
         absl::StrCat(where, "method must be one of ", absl::StrJoin(v1::kRouteMethods, ", "))));
@@ -118,7 +130,7 @@ void PluginRegistry::AddRoute(std::string_view method, std::string_view path, Ro
         absl::StrCat(where, "route path '", AsAbsl(path), "': must be under ", prefix)));
     return;
   }
-  if (!handler) {
+  if (!handler && !streaming_handler) {
     Fail(absl::InvalidArgumentError(absl::StrCat(where, "empty handler")));
     return;
   }
@@ -133,7 +145,8 @@ void PluginRegistry::AddRoute(std::string_view method, std::string_view path, Ro
       return;
     }
   }
-  routes_.push_back(Route{std::string(method), *std::move(pattern), std::move(handler), options});
+  routes_.push_back(Route{std::string(method), *std::move(pattern), std::move(handler),
+                          std::move(streaming_handler), options});
 }
 
 std::vector<std::string> PluginRegistry::Hooks() const {
@@ -179,60 +192,120 @@ absl::Status PluginRegistry::DispatchEvent(const Event& event, const LogSink& lo
   return first_failure;
 }
 
-HttpResponse PluginRegistry::HandleHttp(HttpRequest request, const LogSink& log) const {
-  const Route* found = nullptr;
-  if (!request.route.empty()) {
+PluginRegistry::RouteMatch PluginRegistry::MatchRoute(HttpRequestHead& head) const {
+  if (!head.route.empty()) {
     for (const Route& route : routes_) {
-      if (route.method == request.method && route.pattern.pattern() == request.route) {
-        found = &route;
-        break;
+      if (route.method == head.method && route.pattern.pattern() == head.route) {
+        return RouteMatch{.route = &route};
       }
+    }
+  }
+  // Not routed by the broker (the harness), or routed to a pattern this
+  // process does not know: match the path as the broker would, except that
+  // head.path is already percent-decoded, so its params are taken as is.
+  const Route* found = nullptr;
+  bool other_method = false;
+  std::map<std::string, std::string> params;
+  for (const Route& route : routes_) {
+    std::optional<std::map<std::string, std::string>> match = route.pattern.MatchDecoded(head.path);
+    if (!match) continue;
+    if (route.method != head.method) {
+      other_method = true;
+      continue;
+    }
+    if (found == nullptr || route.pattern.Specificity() > found->pattern.Specificity()) {
+      found = &route;
+      params = *std::move(match);
     }
   }
   if (found == nullptr) {
-    // Not routed by the broker (the harness), or routed to a pattern this
-    // process does not know: match the path as the broker would, except that
-    // request.path is already percent-decoded, so its params are taken as is.
-    bool other_method = false;
-    std::map<std::string, std::string> params;
-    for (const Route& route : routes_) {
-      std::optional<std::map<std::string, std::string>> match =
-          route.pattern.MatchDecoded(request.path);
-      if (!match) continue;
-      if (route.method != request.method) {
-        other_method = true;
-        continue;
-      }
-      if (found == nullptr || route.pattern.Specificity() > found->pattern.Specificity()) {
-        found = &route;
-        params = *std::move(match);
-      }
-    }
-    if (found == nullptr) {
-      return other_method
-                 ? HttpResponse::Message(405, absl::StrCat("method ", request.method,
-                                                           " not allowed on ", request.path))
-                 : HttpResponse::Message(404, absl::StrCat("no route for ", request.path));
-    }
-    request.route = found->pattern.pattern();
-    request.path_params = std::move(params);
+    return RouteMatch{
+        .no_route = other_method
+                        ? HttpResponse::Message(405, absl::StrCat("method ", head.method,
+                                                                  " not allowed on ", head.path))
+                        : HttpResponse::Message(404, absl::StrCat("no route for ", head.path))};
   }
+  head.route = found->pattern.pattern();
+  head.path_params = std::move(params);
+  return RouteMatch{.route = found};
+}
 
+HttpResponse PluginRegistry::CallBuffered(const Route& route, const HttpRequest& request,
+                                          const LogSink& log) const {
   HttpResponse response;
   try {
-    response = found->handler(request);
+    response = route.handler(request);
   } catch (...) {
     std::string message = CurrentExceptionMessage();
-    log(absl::StrCat("route ", found->method, " ", found->pattern.pattern(), " threw: ", message));
+    log(absl::StrCat("route ", route.method, " ", route.pattern.pattern(), " threw: ", message));
     return HttpResponse::Message(500, message);
   }
   if (response.status < 100 || response.status > 599) {
     std::string message =
         absl::StrCat("route handler returned the invalid HTTP status ", response.status);
-    log(absl::StrCat("route ", found->method, " ", found->pattern.pattern(), ": ", message));
+    log(absl::StrCat("route ", route.method, " ", route.pattern.pattern(), ": ", message));
     return HttpResponse::Message(500, message);
   }
   return response;
+}
+
+namespace {
+
+// Writes a whole response through `stream`; the stream's error, if any.
+absl::Status Respond(HttpStream& stream, HttpResponse response) {
+  if (absl::Status status = stream.WriteHead(response.status, std::move(response.headers));
+      !status.ok()) {
+    return status;
+  }
+  return stream.Write(response.body);
+}
+
+}  // namespace
+
+absl::Status PluginRegistry::CallStreaming(const Route& route, const HttpRequestHead& head,
+                                           HttpTransport& transport, const LogSink& log) const {
+  const std::string where = absl::StrCat("route ", route.method, " ", route.pattern.pattern());
+  HttpStream stream(transport);
+  try {
+    route.streaming_handler(head, stream);
+  } catch (...) {
+    std::string message = CurrentExceptionMessage();
+    if (stream.head_written()) {
+      std::string line = absl::StrCat(where, " threw after the response head: ", message);
+      log(line);
+      return absl::InternalError(line);
+    }
+    log(absl::StrCat(where, " threw: ", message));
+    if (!stream.status().ok()) return stream.status();
+    return Respond(stream, HttpResponse::Message(500, message));
+  }
+  // A handler that returned because the call broke: nothing to add.
+  if (!stream.status().ok()) return stream.status();
+  if (!stream.head_written()) {
+    constexpr char kMessage[] = "the streaming route handler returned without a response head";
+    log(absl::StrCat(where, ": ", kMessage));
+    return Respond(stream, HttpResponse::Message(500, kMessage));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PluginRegistry::ServeHttp(HttpRequestHead head, HttpTransport& transport,
+                                       const LogSink& log) const {
+  RouteMatch match = MatchRoute(head);
+  if (match.route != nullptr && match.route->streaming()) {
+    return CallStreaming(*match.route, head, transport, log);
+  }
+  HttpStream stream(transport);
+  if (match.route == nullptr) return Respond(stream, std::move(match.no_route));
+  std::string body;
+  while (true) {
+    absl::StatusOr<std::optional<std::string>> chunk = stream.Read();
+    if (!chunk.ok()) return chunk.status();
+    if (!chunk->has_value()) break;
+    body.append(**chunk);
+  }
+  return Respond(
+      stream, CallBuffered(*match.route, RequestWithBody(std::move(head), std::move(body)), log));
 }
 
 }  // namespace tracim::plugin::internal

@@ -8,6 +8,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "google/protobuf/arena.h"
 #include "sdk_cpp/src/string_view_compat.h"
 #include "tracim/plugin/v1/handshake.h"
 
@@ -24,11 +25,12 @@ class RejectingReactor final : public grpc::ServerBidiReactor<Request, Response>
 
 }  // namespace
 
-// One Plugin.Events stream. Batches are read on gRPC's threads and each event
-// is posted to the event queue; the queue's thread runs the handlers and
-// calls Ack(). Acks accumulate while a write is in flight, so they go out in
-// batches under load. Owned by shared_ptr: gRPC's reference (self_) is
-// dropped in OnDone, queued events hold theirs.
+// One Plugin.Events stream. Batches are read on gRPC's threads and each batch
+// is posted whole to the event queue (one handoff per batch, not per event);
+// the queue's thread runs the handlers in order and acknowledges the events
+// whose handler returned, in groups (see kAckGroupDelay). Acks also
+// accumulate while a write is in flight. Owned by shared_ptr: gRPC's
+// reference (self_) is dropped in OnDone, queued batches hold theirs.
 class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::EventAck>,
                             public std::enable_shared_from_this<EventsReactor> {
  public:
@@ -39,7 +41,8 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::E
   void Begin(std::shared_ptr<EventsReactor> self) {
     self_ = std::move(self);
     absl::MutexLock lock(&mu_);
-    if (!finished_) StartRead(&batch_);  // Close() may have come first.
+    read_ = std::make_shared<ReceivedBatch>();
+    if (!finished_) StartRead(read_->batch);  // Close() may have come first.
   }
 
   void OnReadDone(bool ok) override {
@@ -51,20 +54,22 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::E
       MaybeFinishLocked();
       return;
     }
-    std::vector<v1::Event> events(std::make_move_iterator(batch_.mutable_events()->begin()),
-                                  std::make_move_iterator(batch_.mutable_events()->end()));
-    batch_.Clear();
+    std::shared_ptr<const ReceivedBatch> batch;
     {
       absl::MutexLock lock(&mu_);
-      unacked_ += static_cast<int>(events.size());
+      batch = std::move(read_);
+      read_ = std::make_shared<ReceivedBatch>();
+      unacked_ += batch->batch->events_size();
     }
-    for (v1::Event& event : events) {
-      queue_.Post([self = shared_from_this(), event = std::move(event)] { self->Deliver(event); });
+    if (batch->batch->events_size() > 0) {
+      queue_.Post([self = shared_from_this(), batch = std::move(batch)] {
+        self->DeliverBatch(*batch->batch);
+      });
     }
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     if (unacked_ < kMaxUnackedEvents) {
-      StartRead(&batch_);
+      StartRead(read_->batch);
     } else {
       read_paused_ = true;
     }
@@ -106,29 +111,33 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::E
   }
 
  private:
-  // On the event queue's thread.
-  void Deliver(const v1::Event& event) {
-    // Handler failures are logged by DispatchEvent; the event is
-    // acknowledged either way (documented in plugin.h).
-    (void)registry_.DispatchEvent(event, log_);
-    Ack(event.event_id());
+  // On the event queue's thread: runs the handlers of `batch` in order.
+  void DeliverBatch(const v1::EventBatch& batch) {
+    HandleInAckGroups(
+        batch,
+        // Handler failures are logged by DispatchEvent; the event is
+        // acknowledged either way (documented in plugin.h).
+        [this](const v1::Event& event) { (void)registry_.DispatchEvent(event, log_); },
+        [this](const std::vector<uint64_t>& ids) { Ack(ids); },
+        [] { return std::chrono::steady_clock::now(); }, kAckGroupDelay);
   }
 
-  void Ack(uint64_t event_id) {
+  // Acknowledges events whose handlers returned.
+  void Ack(const std::vector<uint64_t>& event_ids) {
     absl::MutexLock lock(&mu_);
-    --unacked_;
+    unacked_ -= static_cast<int>(event_ids.size());
     if (finished_) return;  // Unacknowledged: redelivered on the next stream.
-    pending_acks_.push_back(event_id);
+    pending_acks_.insert(pending_acks_.end(), event_ids.begin(), event_ids.end());
     if (!writing_) WriteAcksLocked();
     if (read_paused_ && !read_closed_ && unacked_ <= kResumeUnackedEvents) {
       read_paused_ = false;
-      StartRead(&batch_);
+      StartRead(read_->batch);
     }
   }
 
   void WriteAcksLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     ack_.Clear();
-    for (uint64_t id : pending_acks_) ack_.add_event_ids(id);
+    ack_.mutable_event_ids()->Add(pending_acks_.begin(), pending_acks_.end());
     pending_acks_.clear();
     writing_ = true;
     StartWrite(&ack_);
@@ -149,10 +158,26 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::E
   const LogSink log_;
   std::shared_ptr<EventsReactor> self_;
 
-  // Only one read is outstanding at a time; read reactions are serialized.
-  v1::EventBatch batch_;
+  // A batch read from the broker, parsed on its own arena: the events'
+  // fields are carved out of a few blocks instead of a heap allocation each,
+  // and freed at once after the last handler of the batch returned.
+  struct ReceivedBatch {
+    ReceivedBatch()
+        : arena(ArenaOptions()),
+          batch(google::protobuf::Arena::CreateMessage<v1::EventBatch>(&arena)) {}
+    static google::protobuf::ArenaOptions ArenaOptions() {
+      google::protobuf::ArenaOptions options;
+      options.start_block_size = 16 << 10;
+      options.max_block_size = 256 << 10;
+      return options;
+    }
+    google::protobuf::Arena arena;
+    v1::EventBatch* const batch;  // owned by arena
+  };
 
   absl::Mutex mu_;
+  // The target of the one read outstanding (reads are serialized).
+  std::shared_ptr<ReceivedBatch> read_ ABSL_GUARDED_BY(mu_);
   v1::EventAck ack_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> pending_acks_ ABSL_GUARDED_BY(mu_);
   int unacked_ ABSL_GUARDED_BY(mu_) = 0;
@@ -163,147 +188,27 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::E
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+void HandleInAckGroups(const v1::EventBatch& batch,
+                       absl::FunctionRef<void(const v1::Event&)> handle,
+                       absl::FunctionRef<void(const std::vector<uint64_t>&)> ack,
+                       absl::FunctionRef<std::chrono::steady_clock::time_point()> now,
+                       std::chrono::steady_clock::duration max_delay) {
+  std::vector<uint64_t> done;
+  done.reserve(static_cast<size_t>(batch.events_size()));
+  auto group_start = now();
+  for (const v1::Event& event : batch.events()) {
+    handle(event);
+    done.push_back(event.event_id());
+    if (auto t = now(); t - group_start >= max_delay) {
+      ack(done);
+      done.clear();
+      group_start = t;
+    }
+  }
+  if (!done.empty()) ack(done);
+}
+
 namespace {
-
-// One Plugin.HandleHttp call: buffers the request, runs the route handler on
-// the HTTP pool once the broker half-closes, then streams the response head
-// and the body in kResponseChunkBytes chunks. Owned like EventsReactor.
-class HttpReactor final : public grpc::ServerBidiReactor<v1::HttpRequestPart, v1::HttpResponsePart>,
-                          public std::enable_shared_from_this<HttpReactor> {
- public:
-  HttpReactor(const PluginRegistry& registry, WorkQueue& queue, LogSink log)
-      : registry_(registry), queue_(queue), log_(std::move(log)) {}
-
-  void Begin(std::shared_ptr<HttpReactor> self) {
-    self_ = std::move(self);
-    StartRead(&part_);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (ok) {
-      if (part_.has_head()) {
-        if (have_head_)
-          return FinishWith(grpc::StatusCode::INVALID_ARGUMENT, "second request head");
-        TakeHead(*part_.mutable_head());
-      } else if (part_.part_case() == v1::HttpRequestPart::kBody) {
-        if (!have_head_) {
-          return FinishWith(grpc::StatusCode::INVALID_ARGUMENT, "request body before its head");
-        }
-        request_.body.append(part_.body());
-      }
-      part_.Clear();
-      StartRead(&part_);
-      return;
-    }
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    if (!have_head_) {
-      FinishLocked(
-          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request stream ended without a head"));
-      return;
-    }
-    queue_.Post([self = shared_from_this()] { self->Run(); });
-  }
-
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    if (!ok) {
-      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "response stream broke"));
-      return;
-    }
-    if (finished_) return;
-    if (body_offset_ < response_.body.size()) {
-      WriteNextChunkLocked();
-    } else {
-      FinishLocked(grpc::Status::OK);
-    }
-  }
-
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled"));
-  }
-
-  void OnDone() override { std::shared_ptr<HttpReactor> self = std::move(self_); }
-
- private:
-  void TakeHead(v1::HttpRequestHead& head) {
-    have_head_ = true;
-    request_.method = std::move(*head.mutable_method());
-    request_.path = std::move(*head.mutable_path());
-    request_.query = std::move(*head.mutable_query());
-    request_.route = std::move(*head.mutable_route());
-    request_.path_params.insert(head.path_params().begin(), head.path_params().end());
-    for (v1::HttpHeader& header : *head.mutable_headers()) {
-      request_.headers.emplace_back(std::move(*header.mutable_name()),
-                                    std::move(*header.mutable_value()));
-    }
-    if (head.has_user()) request_.user = std::move(*head.mutable_user());
-    request_.request_id = std::move(*head.mutable_request_id());
-    request_.remote_addr = std::move(*head.mutable_remote_addr());
-    if (head.content_length() > 0) {
-      request_.body.reserve(static_cast<size_t>(std::min<int64_t>(head.content_length(), 1 << 24)));
-    }
-  }
-
-  // On the HTTP pool.
-  void Run() {
-    {
-      absl::MutexLock lock(&mu_);
-      if (finished_) return;  // Cancelled while queued.
-    }
-    // request_ is no longer touched by reactions: reading ended.
-    HttpResponse response = registry_.HandleHttp(std::move(request_), log_);
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    response_ = std::move(response);
-    out_.Clear();
-    v1::HttpResponseHead* head = out_.mutable_head();
-    head->set_status(response_.status);
-    for (auto& [name, value] : response_.headers) {
-      v1::HttpHeader* header = head->add_headers();
-      header->set_name(name);
-      header->set_value(value);
-    }
-    StartWrite(&out_);
-  }
-
-  void WriteNextChunkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const size_t size = std::min(kResponseChunkBytes, response_.body.size() - body_offset_);
-    out_.Clear();
-    out_.set_body(response_.body.substr(body_offset_, size));
-    body_offset_ += size;
-    StartWrite(&out_);
-  }
-
-  void FinishWith(grpc::StatusCode code, std::string message) {
-    absl::MutexLock lock(&mu_);
-    FinishLocked(grpc::Status(code, std::move(message)));
-  }
-
-  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    finished_ = true;
-    Finish(std::move(status));
-  }
-
-  const PluginRegistry& registry_;
-  WorkQueue& queue_;
-  const LogSink log_;
-  std::shared_ptr<HttpReactor> self_;
-
-  // Read side: touched by read reactions only (one outstanding read), then
-  // handed to Run() after the last one.
-  v1::HttpRequestPart part_;
-  bool have_head_ = false;
-  HttpRequest request_;
-
-  absl::Mutex mu_;
-  HttpResponse response_ ABSL_GUARDED_BY(mu_);
-  size_t body_offset_ ABSL_GUARDED_BY(mu_) = 0;
-  v1::HttpResponsePart out_ ABSL_GUARDED_BY(mu_);
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-};
 
 // Constant-time comparison: the secret must not leak through timing.
 bool SecretsEqual(std::string_view a, std::string_view b) {
@@ -375,9 +280,11 @@ grpc::ServerBidiReactor<v1::HttpRequestPart, v1::HttpResponsePart>* PluginServic
   if (grpc::Status status = Authenticate(context, "HandleHttp"); !status.ok()) {
     return new RejectingReactor<v1::HttpRequestPart, v1::HttpResponsePart>(std::move(status));
   }
-  auto reactor = std::make_shared<HttpReactor>(registry_, http_queue_, log_);
-  reactor->Begin(reactor);
-  return reactor.get();
+  return StartHttpCall(context, HttpCallEnv{.registry = registry_,
+                                            .http_queue = http_queue_,
+                                            .streaming_threads = streaming_threads_,
+                                            .stats = http_stats_,
+                                            .log = log_});
 }
 
 grpc::ServerUnaryReactor* PluginService::Shutdown(grpc::CallbackServerContext* context,

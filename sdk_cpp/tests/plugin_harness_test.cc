@@ -3,10 +3,12 @@
 // throwing route gives 500.
 #include "tracim/plugin/testing/plugin_harness.h"
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -16,6 +18,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::Pair;
 using testing::PluginHarness;
+using testing::StreamedResponse;
 using ::testing::UnorderedElementsAre;
 
 std::vector<std::string>& Seen() {
@@ -181,6 +184,202 @@ TEST(SdkPluginHarness, SettingsAreVisibleThroughTheContext) {
   harness.SetSettings({{"b", "2"}});
   EXPECT_EQ(harness.context().Setting("a", "default"), "default");
   EXPECT_EQ(harness.plugin_manager().context().Setting("b"), "2");
+}
+
+// Streaming routes through the harness: the same HttpStream rules as over
+// gRPC, in memory and on the calling thread.
+
+// What the handlers of RegisterStreaming saw, per test.
+std::vector<std::string>& StreamEvents() {
+  static auto* events = new std::vector<std::string>;
+  return *events;
+}
+
+std::string Describe(const absl::Status& status) {
+  return status.ok() ? "OK"
+                     : std::string(absl::StatusCodeToString(status.code())) + ": " +
+                           std::string(status.message());
+}
+
+void RegisterStreaming(PluginManager& m) {
+  // Echoes each chunk back, prefixed with its size.
+  m.AddStreamingRoute(
+      "POST", "/plugins/st/echo/{tag}", [](const HttpRequestHead& request, HttpStream& stream) {
+        absl::Status status = stream.WriteHead(
+            200, {{"X-Tag", request.path_params.at("tag")},
+                  {"X-Length", std::to_string(request.content_length.value_or(0))}});
+        while (status.ok()) {
+          absl::StatusOr<std::optional<std::string>> chunk = stream.Read();
+          if (!chunk.ok()) {
+            status = chunk.status();
+            break;
+          }
+          if (!*chunk) break;
+          status = stream.Write(std::to_string((*chunk)->size()) + ":" + **chunk + ";");
+        }
+        StreamEvents().push_back("echo " + Describe(status));
+      });
+  m.AddStreamingRoute("GET", "/plugins/st/download",
+                      [](const HttpRequestHead&, HttpStream& stream) {
+                        absl::Status status = stream.WriteHead(200);
+                        for (int i = 0; i < 3 && status.ok(); ++i) {
+                          status = stream.Write(std::string(100000, static_cast<char>('a' + i)));
+                        }
+                        StreamEvents().push_back("download " + Describe(status));
+                      });
+  m.AddStreamingRoute("GET", "/plugins/st/misuse", [](const HttpRequestHead&, HttpStream& stream) {
+    StreamEvents().push_back("write first: " + Describe(stream.Write("x")));
+    StreamEvents().push_back("status 42: " + Describe(stream.WriteHead(42)));
+    StreamEvents().push_back("head: " + Describe(stream.WriteHead(204)));
+    StreamEvents().push_back("head again: " + Describe(stream.WriteHead(200)));
+    StreamEvents().push_back("empty write: " + Describe(stream.Write("")));
+  });
+  m.AddStreamingRoute("GET", "/plugins/st/late", [](const HttpRequestHead&, HttpStream& stream) {
+    if (stream.WriteHead(200).ok() && stream.Write("partial").ok())
+      throw std::runtime_error("boom");
+  });
+  m.AddStreamingRoute("GET", "/plugins/st/early", [](const HttpRequestHead&, HttpStream&) {
+    throw std::runtime_error("no disk");
+  });
+  m.AddRoute("POST", "/plugins/st/buffered", [](const HttpRequest& request) {
+    return HttpResponse::Text(200, request.body + request.body);
+  });
+}
+
+TEST(SdkPluginHarnessStreaming, StreamFeedsTheBodyInChunksAndCollectsEachPart) {
+  StreamEvents().clear();
+  PluginHarness harness(&RegisterStreaming, {.plugin_name = "st"});
+  ASSERT_TRUE(harness.status().ok()) << harness.status();
+  StreamedResponse streamed =
+      harness.Stream({.method = "POST", .path = "/plugins/st/echo/t1", .body = "abcdefgh"},
+                     {.read_chunk_bytes = 3});
+  EXPECT_TRUE(streamed.status.ok()) << streamed.status;
+  EXPECT_TRUE(streamed.head_sent);
+  EXPECT_EQ(streamed.response.status, 200);
+  EXPECT_THAT(streamed.response.headers, ElementsAre(Pair("X-Tag", "t1"), Pair("X-Length", "8")));
+  EXPECT_EQ(streamed.response.body, "3:abc;3:def;2:gh;");
+  EXPECT_THAT(streamed.part_sizes, ElementsAre(6u, 6u, 5u));
+  EXPECT_EQ(streamed.chunks_read, 3u);
+  EXPECT_THAT(StreamEvents(), ElementsAre("echo OK"));
+}
+
+TEST(SdkPluginHarnessStreaming, CallServesAStreamingRouteWithTheBodyInOneChunk) {
+  StreamEvents().clear();
+  PluginHarness harness(&RegisterStreaming, {.plugin_name = "st"});
+  HttpResponse response =
+      harness.Call({.method = "POST", .path = "/plugins/st/echo/t2", .body = "hello"});
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "5:hello;");
+}
+
+TEST(SdkPluginHarnessStreaming, LargeWritesAreCutIn64KiBParts) {
+  StreamEvents().clear();
+  PluginHarness harness(&RegisterStreaming, {.plugin_name = "st"});
+  StreamedResponse streamed = harness.Stream({.method = "GET", .path = "/plugins/st/download"});
+  EXPECT_TRUE(streamed.status.ok()) << streamed.status;
+  EXPECT_THAT(streamed.part_sizes, ElementsAre(65536u, 34464u, 65536u, 34464u, 65536u, 34464u));
+  EXPECT_EQ(streamed.response.body.size(), 300000u);
+  EXPECT_EQ(streamed.response.body.substr(99999, 2), "ab");
+}
+
+TEST(SdkPluginHarnessStreaming, AClientGoingAwayFailsTheWritesWithCancelled) {
+  StreamEvents().clear();
+  PluginHarness harness(&RegisterStreaming, {.plugin_name = "st", .echo_log = false});
+  StreamedResponse streamed = harness.Stream({.method = "GET", .path = "/plugins/st/download"},
+                                             {.cancel_after_parts_sent = 3});
+  const std::string cancelled =
+      "CANCELLED: the request was cancelled: the client went away or its deadline passed";
+  EXPECT_EQ(Describe(streamed.status), cancelled);
+  EXPECT_THAT(streamed.part_sizes, ElementsAre(65536u, 34464u));
+  EXPECT_THAT(StreamEvents(), ElementsAre("download " + cancelled));
+  EXPECT_THAT(harness.log_lines(), ElementsAre());
+}
+
+TEST(SdkPluginHarnessStreaming, AClientGoingAwayMidUploadFailsTheRead) {
+  StreamEvents().clear();
+  PluginHarness harness(&RegisterStreaming, {.plugin_name = "st"});
+  StreamedResponse streamed =
+      harness.Stream({.method = "POST", .path = "/plugins/st/echo/t3", .body = "abcdef"},
+                     {.read_chunk_bytes = 2, .cancel_after_chunks_read = 1});
+  EXPECT_EQ(streamed.status.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(streamed.chunks_read, 1u);
+  EXPECT_EQ(streamed.response.body, "2:ab;");
+  EXPECT_THAT(StreamEvents(),
+              ElementsAre("echo CANCELLED: the request was cancelled: the client went away or "
+                          "its deadline passed"));
+}
+
+TEST(SdkPluginHarnessStreaming, MisuseIsRefusedWithoutSendingAnything) {
+  StreamEvents().clear();
+  PluginHarness harness(&RegisterStreaming, {.plugin_name = "st"});
+  StreamedResponse streamed = harness.Stream({.method = "GET", .path = "/plugins/st/misuse"});
+  EXPECT_TRUE(streamed.status.ok()) << streamed.status;
+  EXPECT_EQ(streamed.response.status, 204);
+  EXPECT_THAT(streamed.part_sizes, ElementsAre());
+  EXPECT_THAT(StreamEvents(),
+              ElementsAre("write first: FAILED_PRECONDITION: Write: the response head is not "
+                          "written yet (call WriteHead first)",
+                          "status 42: INVALID_ARGUMENT: WriteHead: invalid HTTP status 42 (must "
+                          "be 100-599)",
+                          "head: OK",
+                          "head again: FAILED_PRECONDITION: WriteHead: the response head was "
+                          "already written",
+                          "empty write: OK"));
+}
+
+TEST(SdkPluginHarnessStreaming, AnExceptionAfterTheHeadCutsTheResponseWithInternal) {
+  PluginHarness harness(&RegisterStreaming, {.plugin_name = "st", .echo_log = false});
+  StreamedResponse streamed = harness.Stream({.method = "GET", .path = "/plugins/st/late"});
+  EXPECT_EQ(streamed.status,
+            absl::InternalError("route GET /plugins/st/late threw after the response head: boom"));
+  EXPECT_EQ(streamed.response.status, 200);
+  EXPECT_EQ(streamed.response.body, "partial");
+  EXPECT_THAT(harness.log_lines(),
+              ElementsAre("route GET /plugins/st/late threw after the response head: boom"));
+}
+
+TEST(SdkPluginHarnessStreaming, AnExceptionBeforeTheHeadIsA500) {
+  PluginHarness harness(&RegisterStreaming, {.plugin_name = "st", .echo_log = false});
+  StreamedResponse streamed = harness.Stream({.method = "GET", .path = "/plugins/st/early"});
+  EXPECT_TRUE(streamed.status.ok()) << streamed.status;
+  EXPECT_EQ(streamed.response.status, 500);
+  EXPECT_EQ(streamed.response.body, R"({"message":"no disk"})");
+  EXPECT_THAT(harness.log_lines(), ElementsAre("route GET /plugins/st/early threw: no disk"));
+}
+
+TEST(SdkPluginHarnessStreaming, StreamServesBufferedRoutesToo) {
+  PluginHarness harness(&RegisterStreaming, {.plugin_name = "st"});
+  StreamedResponse streamed = harness.Stream(
+      {.method = "POST", .path = "/plugins/st/buffered", .body = "xy"}, {.read_chunk_bytes = 1});
+  EXPECT_TRUE(streamed.status.ok()) << streamed.status;
+  EXPECT_EQ(streamed.response.body, "xyxy");
+  EXPECT_EQ(streamed.chunks_read, 2u);
+  EXPECT_THAT(streamed.part_sizes, ElementsAre(4u));
+}
+
+TEST(SdkPluginHarnessStreaming, StreamingRoutesAreDeclaredAndShareTheDuplicateCheck) {
+  PluginHarness harness(
+      [](PluginManager& m) {
+        m.AddStreamingRoute(
+            "GET", "/plugins/d/files/{id}", [](const HttpRequestHead&, HttpStream&) {},
+            RouteOptions{.public_route = true});
+        m.AddRoute("GET", "/plugins/d/files/{name}",
+                   [](const HttpRequest&) { return HttpResponse{}; });
+      },
+      {.plugin_name = "d"});
+  EXPECT_EQ(harness.status(),
+            absl::InvalidArgumentError(
+                "register_tracim_plugin: AddRoute(\"GET\", \"/plugins/d/files/{name}\"): "
+                "duplicates route GET /plugins/d/files/{id}"));
+  ASSERT_EQ(harness.routes().size(), 1u);
+  EXPECT_EQ(harness.routes()[0].path(), "/plugins/d/files/{id}");
+  EXPECT_TRUE(harness.routes()[0].public_());
+
+  PluginHarness empty([](PluginManager& m) { m.AddStreamingRoute("GET", "/plugins/d/x", nullptr); },
+                      {.plugin_name = "d"});
+  EXPECT_EQ(empty.status(),
+            absl::InvalidArgumentError("register_tracim_plugin: AddStreamingRoute(\"GET\", "
+                                       "\"/plugins/d/x\"): empty handler"));
 }
 
 }  // namespace

@@ -182,7 +182,7 @@ TEST_F(SdkRunPluginTest, RegistersItsHooksRoutesAndManifestVersionWithTheSecret)
   EXPECT_EQ(request->protocol_version(), 1u);
   EXPECT_THAT(request->hooks(),
               ElementsAre("on_plugins_loaded", "on_reaction_created", "on_user_created"));
-  ASSERT_EQ(request->routes_size(), 3);
+  ASSERT_EQ(request->routes_size(), 4);
   EXPECT_EQ(request->routes(0).method(), "POST");
   EXPECT_EQ(request->routes(0).path(), "/plugins/test/echo/{word}");
   EXPECT_FALSE(request->routes(0).public_());
@@ -190,6 +190,8 @@ TEST_F(SdkRunPluginTest, RegistersItsHooksRoutesAndManifestVersionWithTheSecret)
   EXPECT_TRUE(request->routes(1).public_());
   EXPECT_EQ(request->routes(1).timeout_ms(), 2500u);
   EXPECT_EQ(request->routes(2).path(), "/plugins/test/throw");
+  EXPECT_EQ(request->routes(3).method(), "POST");
+  EXPECT_EQ(request->routes(3).path(), "/plugins/test/stream");
 
   PluginClient client(PluginSocket());
   EXPECT_EQ(client.Health(""), grpc::health::v1::HealthCheckResponse::SERVING);
@@ -197,7 +199,7 @@ TEST_F(SdkRunPluginTest, RegistersItsHooksRoutesAndManifestVersionWithTheSecret)
             grpc::health::v1::HealthCheckResponse::SERVING);
   EXPECT_TRUE(child->WaitForStderrLine(
       "registered with the broker test-broker (protocol 1, launch 1): hooks [on_plugins_loaded, "
-      "on_reaction_created, on_user_created], 3 route(s)",
+      "on_reaction_created, on_user_created], 4 route(s)",
       kTimeout));
   EXPECT_TRUE(client.Shutdown(5000).ok());
   EXPECT_EQ(child->WaitForExit(kTimeout), 0);
@@ -293,6 +295,52 @@ TEST_F(SdkRunPluginTest, AnswersAThrowingRouteWith500AndLogsIt) {
   EXPECT_EQ(child->WaitForExit(kTimeout), 0);
 }
 
+TEST_F(SdkRunPluginTest, ServesAStreamingRoute) {
+  auto child = StartTestPlugin();
+  PluginClient client(PluginSocket());
+  v1::HttpRequestHead head;
+  head.set_method("POST");
+  head.set_path("/plugins/test/stream");
+  head.set_route("/plugins/test/stream");
+  head.set_content_length(7);
+  auto result = client.Http(head, {"one", "", "two", "!"});
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.head.status(), 200);
+  EXPECT_EQ(result.body, "onetwo!");
+  EXPECT_THAT(result.chunk_sizes, ElementsAre(3, 3, 1));
+  EXPECT_TRUE(client.Shutdown(5000).ok());
+  EXPECT_EQ(child->WaitForExit(kTimeout), 0);
+}
+
+// A streaming handler waiting on a client that sends nothing: stopping
+// cancels its call at half the grace period, its Read fails, it returns,
+// and the plugin exits 0.
+TEST_F(SdkRunPluginTest, StoppingCancelsAStreamingHandlerBlockedOnItsClient) {
+  auto child = StartTestPlugin();
+  PluginClient client(PluginSocket());
+  auto context = PluginClient::Context();
+  auto stream = client.plugin().HandleHttp(context.get());
+  v1::HttpRequestPart part;
+  part.mutable_head()->set_method("POST");
+  part.mutable_head()->set_path("/plugins/test/stream");
+  part.mutable_head()->set_route("/plugins/test/stream");
+  part.mutable_head()->set_content_length(-1);
+  ASSERT_TRUE(stream->Write(part));
+  v1::HttpResponsePart response;
+  ASSERT_TRUE(stream->Read(&response));  // the head: the handler now waits in Read
+  ASSERT_TRUE(response.has_head());
+  EXPECT_TRUE(client.Shutdown(1000).ok());
+  EXPECT_TRUE(child->WaitForStdoutLine(
+      "stream read failed: the request was cancelled: the client went away or its deadline "
+      "passed",
+      kTimeout));
+  EXPECT_EQ(child->WaitForExit(kTimeout), 0);
+  EXPECT_FALSE(stream->Read(&response));
+  // Cancelled by the server's shutdown, or cut when the process exited.
+  EXPECT_THAT(stream->Finish().error_code(),
+              ::testing::AnyOf(grpc::StatusCode::CANCELLED, grpc::StatusCode::UNAVAILABLE));
+}
+
 TEST_F(SdkRunPluginTest, RefusesCallsWithoutTheRightSecret) {
   auto child = StartTestPlugin();
   PluginClient client(PluginSocket());
@@ -346,7 +394,7 @@ TEST_F(SdkRunPluginTest, StopsGracefullyOnSigterm) {
   auto child = StartTestPlugin();
   ASSERT_TRUE(child->WaitForStderrLine(
       "registered with the broker test-broker (protocol 1, launch 1): hooks [on_plugins_loaded, "
-      "on_reaction_created, on_user_created], 3 route(s)",
+      "on_reaction_created, on_user_created], 4 route(s)",
       kTimeout));
   ASSERT_EQ(kill(child->pid(), SIGTERM), 0);
   EXPECT_EQ(child->WaitForExit(kTimeout), 0);

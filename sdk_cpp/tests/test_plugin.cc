@@ -1,7 +1,7 @@
 // sdk_test_plugin: a plugin executable (TRACIM_PLUGIN_MAIN) driven by
 // run_plugin_test.cc through the real handshake. Its hooks print what they
-// see on stdout; routes cover params, bodies, users, large responses and
-// failures. Its version comes from ./plugin.json (none is set here).
+// see on stdout; routes cover params, bodies, users, large responses,
+// failures and a streaming echo. Its version comes from ./plugin.json (none is set here).
 #include <iostream>
 #include <memory>
 #include <stdexcept>
@@ -57,6 +57,19 @@ extern "C" void register_tracim_plugin(PluginManager& plugin_manager) {
   plugin_manager.AddRoute("GET", base + "/throw", [](const HttpRequest&) -> HttpResponse {
     throw std::runtime_error("route failed");
   });
+  // Echoes the body as it arrives; says on stdout how a read failed.
+  plugin_manager.AddStreamingRoute(
+      "POST", base + "/stream", [](const HttpRequestHead& request, HttpStream& stream) {
+        if (!stream.WriteHead(200).ok()) return;
+        while (true) {
+          absl::StatusOr<std::optional<std::string>> chunk = stream.Read();
+          if (!chunk.ok()) {
+            std::cout << "stream read failed: " << chunk.status().message() << std::endl;
+            return;
+          }
+          if (!*chunk || !stream.Write(**chunk).ok()) return;
+        }
+      });
 }
 
 TRACIM_PLUGIN_MAIN()

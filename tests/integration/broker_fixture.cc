@@ -174,6 +174,15 @@ bool BrokerFixture::WaitForLine(const std::string& text, milliseconds timeout) {
   });
 }
 
+bool BrokerFixture::WaitForLines(const std::string& text, int count, milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] {
+    int n = 0;
+    for (const auto& l : lines_) n += l.find(text) != std::string::npos;
+    return n >= count;
+  });
+}
+
 int BrokerFixture::CountLines(const std::string& text) {
   std::lock_guard<std::mutex> lock(mu_);
   int n = 0;
@@ -216,6 +225,28 @@ std::vector<v1::PluginStatus> BrokerFixture::ListPlugins() {
   grpc::Status status = admin->ListPlugins(&context, v1::ListPluginsRequest(), &response);
   if (!status.ok()) return {};
   return {response.plugins().begin(), response.plugins().end()};
+}
+
+grpc::Status BrokerFixture::Act(const std::string& action, const std::string& name,
+                                v1::PluginStatus* status) {
+  auto channel = grpc::CreateChannel("unix:" + (runtime_dir() / "broker.sock").string(),
+                                     grpc::InsecureChannelCredentials());
+  auto admin = v1::Admin::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::PluginActionRequest request;
+  request.set_name(name);
+  v1::PluginStatus response;
+  grpc::Status result;
+  if (action == "restart") {
+    result = admin->RestartPlugin(&context, request, &response);
+  } else if (action == "enable") {
+    result = admin->EnablePlugin(&context, request, &response);
+  } else {
+    result = admin->DisablePlugin(&context, request, &response);
+  }
+  if (result.ok() && status != nullptr) *status = response;
+  return result;
 }
 
 std::optional<v1::PluginStatus> BrokerFixture::PluginStatus(const std::string& name) {

@@ -75,6 +75,8 @@ class BrokerFixture {
 
   // Waits until a line containing `text` has been printed (since start).
   bool WaitForLine(const std::string& text, milliseconds timeout);
+  // Waits until at least `count` lines containing `text` have been printed.
+  bool WaitForLines(const std::string& text, int count, milliseconds timeout);
   // Number of lines containing `text` so far.
   int CountLines(const std::string& text);
   std::string Output();
@@ -87,6 +89,10 @@ class BrokerFixture {
   // Admin.ListPlugins over the control socket.
   std::vector<tracim::plugin::v1::PluginStatus> ListPlugins();
   std::optional<tracim::plugin::v1::PluginStatus> PluginStatus(const std::string& name);
+  // Admin.RestartPlugin / EnablePlugin / DisablePlugin ("restart",
+  // "enable", "disable"); fills `status` on success.
+  grpc::Status Act(const std::string& action, const std::string& name,
+                   tracim::plugin::v1::PluginStatus* status = nullptr);
   // Waits until the plugin reaches `state`; returns its status then.
   std::optional<tracim::plugin::v1::PluginStatus> WaitForState(const std::string& name,
                                                                const std::string& state,

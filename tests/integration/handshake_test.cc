@@ -115,7 +115,10 @@ class HandshakeFailure : public ::testing::TestWithParam<FailureCase> {};
 TEST_P(HandshakeFailure, IsReportedAndDoesNotDisturbOtherPlugins) {
   const FailureCase& c = GetParam();
   BrokerFixture broker;
-  broker.AddTestPlugin("bad", c.mode, c.extra);
+  // One launch, no restart: each case is about one handshake (restarts are
+  // covered by supervision_test.cc).
+  const std::string no_restart = R"("restart": {"max_failures": 0})";
+  broker.AddTestPlugin("bad", c.mode, c.extra.empty() ? no_restart : c.extra + ", " + no_restart);
   broker.AddTestPlugin("good", "normal");
   broker.Start();
   auto bad = broker.WaitForState("bad", "failed", kTimeout);

@@ -504,6 +504,112 @@ TEST(ParseBrokerConfig, EventDeliveryKeysHaveDefaultsAndBounds) {
                     "broker.backend_token: too short (at least 16 characters)");
 }
 
+TEST(ParseBrokerConfig, RestartAndHealthKeysHaveDefaultsAndBounds) {
+  absl::StatusOr<BrokerConfig> defaults = AppMain("");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->restart_backoff_initial, absl::Milliseconds(100));
+  EXPECT_EQ(defaults->restart_backoff_max, absl::Seconds(30));
+  EXPECT_EQ(defaults->restart_max_failures, 5);
+  EXPECT_EQ(defaults->restart_failure_window, absl::Minutes(5));
+  EXPECT_EQ(defaults->health_interval, absl::Seconds(5));
+  EXPECT_EQ(defaults->health_timeout, absl::Seconds(2));
+  EXPECT_EQ(defaults->health_failures, 3);
+
+  absl::StatusOr<BrokerConfig> config = AppMain(
+      "broker.restart_backoff_initial_ms = 10\nbroker.restart_backoff_max_ms = 20\n"
+      "broker.restart_max_failures = 0\nbroker.restart_failure_window_ms = 3600000\n"
+      "broker.health_interval_ms = 1\nbroker.health_timeout_ms = 2\n"
+      "broker.health_failures = 100\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->restart_backoff_initial, absl::Milliseconds(10));
+  EXPECT_EQ(config->restart_backoff_max, absl::Milliseconds(20));
+  EXPECT_EQ(config->restart_max_failures, 0);
+  EXPECT_EQ(config->restart_failure_window, absl::Hours(1));
+  EXPECT_EQ(config->health_interval, absl::Milliseconds(1));
+  EXPECT_EQ(config->health_timeout, absl::Milliseconds(2));
+  EXPECT_EQ(config->health_failures, 100);
+  EXPECT_THAT(config->warnings, IsEmpty());
+
+  ExpectConfigError("broker.restart_max_failures = 1001\n",
+                    "broker.restart_max_failures: invalid value '1001' (expected an integer from 0 "
+                    "to 1000)");
+  ExpectConfigError("broker.health_failures = 0\n",
+                    "broker.health_failures: invalid value '0' (expected an integer from 1 to 100)");
+  ExpectConfigError("broker.restart_backoff_initial_ms = 0\n",
+                    "broker.restart_backoff_initial_ms: invalid value '0' (expected an integer "
+                    "number of milliseconds from 1 to 3600000)");
+  ExpectConfigError("broker.health_timeout_ms = 2s\n",
+                    "broker.health_timeout_ms: invalid value '2s' (expected an integer number of "
+                    "milliseconds from 1 to 3600000)");
+}
+
+TEST(ParseBrokerConfig, PluginLogKeysHaveDefaultsBoundsAndOverrides) {
+  absl::StatusOr<BrokerConfig> defaults = AppMain("");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->plugin_log_rate, 200u);
+  EXPECT_EQ(defaults->plugin_log_burst, 1000u);
+
+  // 0 turns the limit off; both bounds are accepted.
+  absl::StatusOr<BrokerConfig> config =
+      AppMain("broker.plugin_log_rate = 0\nbroker.plugin_log_burst = 1000000\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->plugin_log_rate, 0u);
+  EXPECT_EQ(config->plugin_log_burst, 1000000u);
+  config = AppMain("broker.plugin_log_rate = 1000000\nbroker.plugin_log_burst = 1\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->plugin_log_rate, 1000000u);
+  EXPECT_EQ(config->plugin_log_burst, 1u);
+
+  for (const std::string value : {"-1", "1000001", "1e3", "2.5", "fast", "", "99999999999"}) {
+    SCOPED_TRACE(value);
+    ExpectConfigError("broker.plugin_log_rate = " + value + "\n",
+                      "broker.plugin_log_rate: invalid value '" + value +
+                          "' (expected an integer from 0 to 1000000)");
+  }
+  for (const std::string value : {"0", "-1", "1000001", "many", ""}) {
+    SCOPED_TRACE(value);
+    ExpectConfigError("broker.plugin_log_burst = " + value + "\n",
+                      "broker.plugin_log_burst: invalid value '" + value +
+                          "' (expected an integer from 1 to 1000000)");
+  }
+
+  Environment env;
+  env.vars = {{"TRACIM_BROKER__PLUGIN_LOG_RATE", "50"}, {"TRACIM_BROKER__PLUGIN_LOG_BURST", "7"}};
+  config = AppMain("broker.plugin_log_rate = 10\nbroker.plugin_log_burst = 20\n", env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->plugin_log_rate, 50u);
+  EXPECT_EQ(config->plugin_log_burst, 7u);
+  EXPECT_THAT(config->warnings, IsEmpty());
+  env.vars = {{"TRACIM_BROKER__PLUGIN_LOG_BURST", "0"}};
+  ExpectConfigError("",
+                    "broker.plugin_log_burst (from TRACIM_BROKER__PLUGIN_LOG_BURST): invalid value "
+                    "'0' (expected an integer from 1 to 1000000)",
+                    env);
+}
+
+TEST(ParseBrokerConfig, RouteKeysHaveDefaultsAndBounds) {
+  absl::StatusOr<BrokerConfig> defaults = AppMain("");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->max_body_bytes, uint64_t{1} << 30);
+  EXPECT_EQ(defaults->route_timeout, absl::Seconds(30));
+
+  absl::StatusOr<BrokerConfig> config =
+      AppMain("broker.max_body_bytes = 1099511627776\nbroker.route_timeout_ms = 250\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->max_body_bytes, uint64_t{1} << 40);
+  EXPECT_EQ(config->route_timeout, absl::Milliseconds(250));
+
+  for (const std::string value : {"0", "-1", "1099511627777", "1e9", "1G", ""}) {
+    SCOPED_TRACE(value);
+    ExpectConfigError("broker.max_body_bytes = " + value + "\n",
+                      "broker.max_body_bytes: invalid value '" + value +
+                          "' (expected an integer number of bytes from 1 to 1099511627776)");
+  }
+  ExpectConfigError("broker.route_timeout_ms = 3600001\n",
+                    "broker.route_timeout_ms: invalid value '3600001' (expected an integer number "
+                    "of milliseconds from 1 to 3600000)");
+}
+
 // ---------------------------------------------------------------------------
 // ParseBrokerConfig: plugin settings, sections, warnings.
 

@@ -90,7 +90,10 @@ TEST_F(PluginManifestTest, ParsesEveryFieldOfAFullManifest) {
     "limits": {"memory_bytes": 268435456, "cpu_seconds": 60,
                "open_files": 256, "processes": 64},
     "user": "tracim-plugins",
-    "group": "tracim-group"
+    "group": "tracim-group",
+    "restart": {"backoff_initial_ms": 50, "backoff_max_ms": 1000, "max_failures": 0,
+                "failure_window_ms": 60000},
+    "health": {"interval_ms": 1000, "timeout_ms": 500, "failures": 2}
   })");
   ASSERT_TRUE(manifest.ok()) << manifest.status();
   EXPECT_EQ(manifest->name, "hello");
@@ -109,6 +112,23 @@ TEST_F(PluginManifestTest, ParsesEveryFieldOfAFullManifest) {
   EXPECT_EQ(manifest->limits.processes, 64u);
   EXPECT_EQ(manifest->user, "tracim-plugins");
   EXPECT_EQ(manifest->group, "tracim-group");
+  EXPECT_EQ(manifest->restart.backoff_initial, absl::Milliseconds(50));
+  EXPECT_EQ(manifest->restart.backoff_max, absl::Seconds(1));
+  EXPECT_EQ(manifest->restart.max_failures, 0);
+  EXPECT_EQ(manifest->restart.failure_window, absl::Minutes(1));
+  EXPECT_EQ(manifest->health.interval, absl::Seconds(1));
+  EXPECT_EQ(manifest->health.timeout, absl::Milliseconds(500));
+  EXPECT_EQ(manifest->health.failures, 2);
+}
+
+TEST_F(PluginManifestTest, LeavesRestartAndHealthOverridesUnsetWhenAbsent) {
+  const absl::StatusOr<PluginManifest> manifest =
+      Parse(R"({"command": ["./hello"], "version": "1", "restart": {}, "health": {}})");
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  EXPECT_EQ(manifest->restart.backoff_initial, std::nullopt);
+  EXPECT_EQ(manifest->restart.max_failures, std::nullopt);
+  EXPECT_EQ(manifest->health.interval, std::nullopt);
+  EXPECT_EQ(manifest->health.failures, std::nullopt);
 }
 
 TEST_F(PluginManifestTest, LeavesOptionalFieldsUnsetInAMinimalManifest) {
@@ -297,6 +317,32 @@ constexpr FieldCase kFieldCases[] = {
      "'group' must be a non-empty string"},
     {"GroupNull", R"({"command": ["./hello"], "version": "1", "group": null})",
      "'group' must be a non-empty string"},
+    // restart / health.
+    {"RestartNotObject", R"({"command": ["./hello"], "version": "1", "restart": 5})",
+     "'restart' must be an object"},
+    {"RestartUnknownField",
+     R"({"command": ["./hello"], "version": "1", "restart": {"max_failure": 1}})",
+     "unknown field 'restart.max_failure'"},
+    {"RestartMaxFailuresTooLarge",
+     R"({"command": ["./hello"], "version": "1", "restart": {"max_failures": 1001}})",
+     "'restart.max_failures' must be an integer from 0 to 1000"},
+    {"RestartMaxFailuresNegative",
+     R"({"command": ["./hello"], "version": "1", "restart": {"max_failures": -1}})",
+     "'restart.max_failures' must be an integer from 0 to 1000"},
+    {"RestartBackoffZero",
+     R"({"command": ["./hello"], "version": "1", "restart": {"backoff_initial_ms": 0}})",
+     "'restart.backoff_initial_ms' must be a positive integer"},
+    {"RestartWindowTooLong",
+     R"({"command": ["./hello"], "version": "1", "restart": {"failure_window_ms": 3600001}})",
+     "'restart.failure_window_ms' must be at most 3600000"},
+    {"HealthNotObject", R"({"command": ["./hello"], "version": "1", "health": []})",
+     "'health' must be an object"},
+    {"HealthFailuresZero",
+     R"({"command": ["./hello"], "version": "1", "health": {"failures": 0}})",
+     "'health.failures' must be an integer from 1 to 100"},
+    {"HealthIntervalString",
+     R"({"command": ["./hello"], "version": "1", "health": {"interval_ms": "5s"}})",
+     "'health.interval_ms' must be a positive integer"},
     // Text checks win over file system checks: ./nope does not exist.
     {"TextErrorBeforeMissingCommand", R"({"command": ["./nope"], "version": 1})",
      "'version' must be a non-empty string"},

@@ -5,8 +5,23 @@
 // Modes: normal, exit-before-register, never-register, bad-secret, no-secret,
 // bad-version, unknown-hook, route-outside, route-duplicate, unreachable,
 // ignore-shutdown, fork-child, no-ack.
+// Faults of a ready plugin (supervision), triggered when on_plugins_loaded
+// arrives: exit0-when-loaded, exit1-when-loaded, segfault-when-loaded,
+// abort-when-loaded, close-socket-when-loaded (stops serving, keeps running),
+// flood-when-loaded (prints lines without pause); and hang-health (answers
+// the connect-back health check, then never again), hang-event (never
+// returns from on_user_created), slow-start (waits TEST_START_DELAY_MS
+// before serving).
+// Containment and limits (containment_test.cc, runner_test.cc):
+// segfault-before-register, abort-before-register, burn-cpu (spins until
+// the CPU limit), alloc-until-limit (touches 8 MiB chunks until operator new
+// fails at the address-space limit), alloc-after-register (the same once
+// registered, with gRPC's threads running), fork-grandchildren (three
+// descendants ignoring SIGTERM: one in the plugin's group, one in a group of
+// its own, a grandchild in a session of its own; prints their pids).
+// With TEST_FAULTY_LAUNCHES=N in the environment, launches after the N-th
+// run in mode normal (TRACIM_PLUGIN_LAUNCH counts launches from 1).
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,12 +30,14 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "grpc_health/v1/health.grpc.pb.h"
 #include "tracim/plugin/v1/broker.grpc.pb.h"
 #include "tracim/plugin/v1/handshake.h"
 #include "tracim/plugin/v1/plugin.grpc.pb.h"
@@ -46,13 +63,61 @@ void RequestStop() {
   cv.notify_all();
 }
 
+// What to do once on_plugins_loaded arrived (the plugin is ready).
+std::string when_loaded;
+grpc::Server* server_to_close = nullptr;
+
+void OnLoaded(const std::string& name) {
+  if (when_loaded.empty()) return;
+  std::printf("test_plugin %s fault: %s\n", name.c_str(), when_loaded.c_str());
+  std::fflush(stdout);
+  if (when_loaded == "exit0") std::_Exit(0);
+  if (when_loaded == "exit1") std::_Exit(1);
+  if (when_loaded == "segfault") raise(SIGSEGV);
+  if (when_loaded == "abort") std::abort();
+  if (when_loaded == "close-socket") {
+    // Stop serving from another thread (Shutdown waits for this handler),
+    // and keep the process running.
+    std::thread([] { server_to_close->Shutdown(std::chrono::system_clock::now()); }).detach();
+  }
+  if (when_loaded == "flood") {
+    std::thread([name] {
+      for (unsigned long long i = 0;; ++i)
+        std::printf("test_plugin %s flood line %llu\n", name.c_str(), i);
+    }).detach();
+  }
+}
+
+// grpc.health.v1 by hand, so that it can hang: with `hang_after_first`, the
+// first Check (the broker's connect-back) is answered and every later one
+// blocks until the process exits.
+class HealthService final : public grpc::health::v1::Health::Service {
+ public:
+  explicit HealthService(bool hang_after_first) : hang_after_first_(hang_after_first) {}
+  grpc::Status Check(grpc::ServerContext*, const grpc::health::v1::HealthCheckRequest*,
+                     grpc::health::v1::HealthCheckResponse* response) override {
+    if (hang_after_first_ && checks_++ > 0) {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [] { return stop_requested; });
+    }
+    response->set_status(grpc::health::v1::HealthCheckResponse::SERVING);
+    return grpc::Status::OK;
+  }
+
+ private:
+  bool hang_after_first_;
+  std::atomic<int> checks_{0};
+};
+
 class PluginService final : public v1::Plugin::Service {
  public:
-  PluginService(std::string name, std::string secret, bool ignore_shutdown, bool no_ack)
+  PluginService(std::string name, std::string secret, bool ignore_shutdown, bool no_ack,
+                bool hang_event = false)
       : name_(std::move(name)),
         secret_(std::move(secret)),
         ignore_shutdown_(ignore_shutdown),
-        no_ack_(no_ack) {}
+        no_ack_(no_ack),
+        hang_event_(hang_event) {}
 
   grpc::Status Events(grpc::ServerContext* context,
                       grpc::ServerReaderWriter<v1::EventAck, v1::EventBatch>* stream) override {
@@ -71,6 +136,13 @@ class PluginService final : public v1::Plugin::Service {
         std::printf("test_plugin %s got %s %llu%s%s\n", name_.c_str(), e.hook().c_str(),
                     static_cast<unsigned long long>(e.event_id()),
                     e.redelivered() ? " redelivered" : "", extra.c_str());
+        if (e.has_plugins_loaded()) OnLoaded(name_);
+        if (hang_event_ && e.hook() == "on_user_created") {
+          std::printf("test_plugin %s hangs in on_user_created\n", name_.c_str());
+          std::unique_lock<std::mutex> lock(mu);
+          cv.wait(lock, [] { return stop_requested; });
+          return grpc::Status::OK;
+        }
         ack.add_event_ids(e.event_id());
       }
       if (!no_ack_) stream->Write(ack);
@@ -103,7 +175,23 @@ class PluginService final : public v1::Plugin::Service {
   bool ignore_shutdown_;
   // Handles events but never acknowledges them.
   bool no_ack_;
+  bool hang_event_;
 };
+
+// alloc-until-limit: 8 MiB at a time, every page touched, until operator new
+// throws at RLIMIT_AS; the std::bad_alloc is not caught (std::terminate,
+// then abort), as in any C++ program that runs out of memory.
+[[noreturn]] void AllocateUntilLimit(const std::string& name) {
+  constexpr size_t kChunk = 8 << 20;
+  static std::vector<char*> kept;
+  kept.reserve(4096);  // no reallocation in the loop
+  std::printf("test_plugin %s allocating\n", name.c_str());
+  for (;;) {
+    char* chunk = new char[kChunk];
+    std::memset(chunk, 1, kChunk);
+    kept.push_back(chunk);
+  }
+}
 
 }  // namespace
 
@@ -123,7 +211,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "test_plugin: not started by the broker\n");
     return 2;
   }
-  std::printf("test_plugin %s starting in mode %s\n", name.c_str(), mode.c_str());
+  const std::string faulty = Env("TEST_FAULTY_LAUNCHES");
+  if (!faulty.empty() &&
+      std::atoll(Env(v1::kEnvPluginLaunch).c_str()) > std::atoll(faulty.c_str())) {
+    mode = "normal";
+  }
+  std::printf("test_plugin %s starting in mode %s (launch %s)\n", name.c_str(), mode.c_str(),
+              Env(v1::kEnvPluginLaunch).c_str());
+  if (const size_t at = mode.rfind("-when-loaded"); at != std::string::npos) {
+    when_loaded = mode.substr(0, at);
+  }
+  if (mode == "slow-start") {
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::atoll(Env("TEST_START_DELAY_MS").c_str())));
+  }
   std::vector<std::string> env_names;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string var = *e;
@@ -137,6 +238,14 @@ int main(int argc, char** argv) {
   std::printf("test_plugin %s cwd: %s\n", name.c_str(), getcwd(cwd, sizeof(cwd)));
 
   if (mode == "exit-before-register") return 3;
+  if (mode == "segfault-before-register") raise(SIGSEGV);
+  if (mode == "abort-before-register") std::abort();
+  if (mode == "burn-cpu") {
+    std::printf("test_plugin %s burning CPU\n", name.c_str());
+    volatile unsigned long spin = 0;
+    for (;;) spin = spin + 1;
+  }
+  if (mode == "alloc-until-limit") AllocateUntilLimit(name);
 
   const bool ignore_shutdown = mode == "ignore-shutdown" || mode == "fork-child";
   if (ignore_shutdown) {
@@ -166,20 +275,48 @@ int main(int argc, char** argv) {
     }
     std::printf("test_plugin %s child pid %d\n", name.c_str(), child);
   }
+  if (mode == "fork-grandchildren") {
+    // SIGTERM is blocked here already (see above): pending in the
+    // descendants, which only SIGKILL ends.
+    int pipe_fds[2];
+    if (pipe(pipe_fds) != 0) return 1;
+    pid_t in_group = fork();
+    if (in_group == 0) {
+      signal(SIGTERM, SIG_IGN);
+      pid_t own_session = fork();
+      if (own_session == 0) {
+        setsid();
+        for (;;) pause();
+      }
+      (void)!write(pipe_fds[1], &own_session, sizeof(own_session));
+      for (;;) pause();
+    }
+    pid_t own_group = fork();
+    if (own_group == 0) {
+      signal(SIGTERM, SIG_IGN);
+      setpgid(0, 0);
+      for (;;) pause();
+    }
+    pid_t own_session = 0;
+    (void)!read(pipe_fds[0], &own_session, sizeof(own_session));
+    std::printf("test_plugin %s pid %d descendants: %d %d %d\n", name.c_str(), getpid(), in_group,
+                own_group, own_session);
+  }
 
-  PluginService service(name, secret, ignore_shutdown, mode == "no-ack");
+  PluginService service(name, secret, ignore_shutdown, mode == "no-ack", mode == "hang-event");
+  HealthService health(mode == "hang-health");
   std::unique_ptr<grpc::Server> server;
   if (mode != "unreachable") {
-    grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("unix:" + socket, grpc::InsecureServerCredentials());
     builder.RegisterService(&service);
+    builder.RegisterService(&health);
     server = builder.BuildAndStart();
     if (!server) {
       std::fprintf(stderr, "test_plugin: cannot serve on %s\n", socket.c_str());
       return 1;
     }
-    server->GetHealthCheckService()->SetServingStatus(v1::kPluginServiceName, true);
+    server_to_close = server.get();
   }
 
   if (mode != "never-register") {
@@ -223,6 +360,7 @@ int main(int argc, char** argv) {
     std::printf("test_plugin %s registered: protocol %u, settings: %s\n", name.c_str(),
                 response.protocol_version(), settings.c_str());
   }
+  if (mode == "alloc-after-register") AllocateUntilLimit(name);
 
   {
     std::unique_lock<std::mutex> lock(mu);

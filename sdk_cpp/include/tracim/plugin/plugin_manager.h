@@ -55,6 +55,14 @@ class PluginManager {
   void AddRoute(std::string_view method, std::string_view path, RouteHandler handler,
                 RouteOptions options = {});
 
+  // Serves `method` on `path` (same rules as AddRoute, and one route per
+  // method and shape across both kinds) with a handler that reads the
+  // request body and writes the response chunk by chunk through an
+  // HttpStream (see http.h): for bodies too large to hold in memory, or to
+  // answer before the upload ends. Each request runs on a thread of its own.
+  void AddStreamingRoute(std::string_view method, std::string_view path,
+                         StreamingRouteHandler handler, RouteOptions options = {});
+
   // The plugin's version and description sent at registration. When unset,
   // the SDK takes "version" / "description" from ./plugin.json (the broker
   // starts plugins in their folder), so the manifest is the single source.
