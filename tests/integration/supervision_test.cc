@@ -400,5 +400,27 @@ TEST_F(Supervision, TheBrokerStopsPromptlyWhileAPluginWaitsToRestart) {
   EXPECT_EQ(broker_.CountLines("test_plugin loop starting"), 2) << loop;
 }
 
+// A plugin writing lines without pause: the broker logs a bounded number,
+// summarises the rest, counts them, and keeps serving the other plugin.
+TEST_F(Supervision, AFloodingPluginIsRateLimitedAndDoesNotDisturbTheOthers) {
+  broker_.AddConfig("broker.plugin_log_rate = 100\nbroker.plugin_log_burst = 100");
+  broker_.AddTestPlugin("flood", "flood-when-loaded");
+  broker_.AddTestPlugin("other", "normal");
+  StartAndWait({"flood", "other"});
+  const int other_pid = broker_.PluginStatus("other")->pid();
+  ASSERT_TRUE(broker_.WaitForLine("plugin 'flood': dropped ", kTimeout)) << broker_.Output();
+  ExpectUndisturbed("other", other_pid);
+  auto s = WaitForStatus("flood", [](const v1::PluginStatus& s) {
+    return s.output_lines_dropped() > 1000u;
+  });
+  ASSERT_TRUE(s.has_value()) << broker_.Output();
+  // Disabling it ends the flood; the lines that reached the log stay few.
+  ASSERT_TRUE(broker_.Act("disable", "flood").ok());
+  ASSERT_TRUE(broker_.WaitForState("flood", "disabled", kTimeout)) << broker_.Output();
+  const int logged = broker_.CountLines("test_plugin flood flood line ");
+  EXPECT_GT(logged, 0);
+  EXPECT_LT(logged, 2000) << "the rate limit let too much through";
+}
+
 }  // namespace
 }  // namespace tracim::testing
