@@ -5,6 +5,9 @@
 //   2. the same with 4 plugins at once (each acknowledges every event);
 //   3. broker RSS while one plugin never acknowledges and --stuck-events
 //      events are published: memory must stay bounded by the queue size.
+//      Read when the last Publish returned (rss_at_return: includes events
+//      handed over and not yet queued or dropped by the plugin's strand) and
+//      once every event was queued or dropped (rss_after).
 //
 //   events_bench [--events N] [--batch B] [--publishers P] [--plugins LIST]
 //                [--stuck-events M] [--queue Q]
@@ -241,12 +244,25 @@ void StuckPlugin(const std::filesystem::path& dir, uint64_t events, uint64_t bat
   auto t0 = Clock::now();
   broker.Publish(events, batch);
   double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  // Backend.Publish returns once the events are stamped and handed to the
+  // plugins' strands; those may still be working through them.
+  long at_return = RssKiB();
+  auto& plugin = *broker.host().plugins().front();
+  // Every event queued or dropped (+1: the plugin's on_plugins_loaded).
+  auto settled = [&] {
+    auto s = plugin.Status();
+    return s.events_queued() + s.events_dropped() >= events + 1;
+  };
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (!settled() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   long after = RssKiB();
-  auto status = broker.host().plugins().front()->Status();
+  auto status = plugin.Status();
   std::printf(
-      "stuck_plugin events=%llu queue=%zu seconds=%.2f rss_before=%ldKiB rss_after=%ldKiB "
-      "queued=%llu dropped=%llu\n",
-      static_cast<unsigned long long>(events), queue, seconds, before, after,
+      "stuck_plugin events=%llu queue=%zu seconds=%.2f rss_before=%ldKiB "
+      "rss_at_return=%ldKiB rss_after=%ldKiB queued=%llu dropped=%llu\n",
+      static_cast<unsigned long long>(events), queue, seconds, before, at_return, after,
       static_cast<unsigned long long>(status.events_queued()),
       static_cast<unsigned long long>(status.events_dropped()));
 }
