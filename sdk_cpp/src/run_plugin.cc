@@ -142,7 +142,10 @@ bool StopServing(grpc::Server& server, internal::PluginService& service,
   service.CloseEventStreams();
   server.Shutdown(absl::ToChronoTime(start + grace / 2));
   const bool http_done = http_queue.Stop(start + grace * 3 / 4);
-  if (!events_done || !http_done) return false;
+  // Streaming handlers were cancelled with the server; one stuck in its own
+  // work must not hold the exit past the grace.
+  const bool streaming_done = service.StopStreamingHandlers(start + grace * 3 / 4);
+  if (!events_done || !http_done || !streaming_done) return false;
   server.Wait();
   return true;
 }
