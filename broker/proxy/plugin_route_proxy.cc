@@ -51,9 +51,13 @@ std::string DurationText(absl::Duration d) {
 // or a write to the HTTP client). Each side holds the reactor (AddHold)
 // while its next operation may be issued from outside a reaction (from an
 // HttpStream callback), and releases it when its last operation completes,
-// so OnDone comes only after both sides are finished. gRPC operations are
-// issued outside mu_ (they may run reactions inline); the decision to issue
-// one is taken under mu_.
+// so OnDone comes only after both sides are finished. The response side
+// holds the plugin's head (and a first chunk that completes its declared
+// Content-Length) until the next part shows whether the response is whole:
+// then it leaves in one Respond, else the head and the chunk go out
+// together and the rest streams. gRPC operations are issued outside mu_
+// (they may run reactions inline); the decision to issue one is taken
+// under mu_.
 class PluginRouteProxy::Exchange final
     : public grpc::ClientBidiReactor<v1::HttpRequestPart, v1::HttpResponsePart>,
       public std::enable_shared_from_this<PluginRouteProxy::Exchange> {

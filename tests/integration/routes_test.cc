@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -450,6 +451,30 @@ TEST_F(RoutesTest, CredentialsAndAssertedIdentityNeverReachThePluginButTheUserDo
   EXPECT_THAT(r.body, HasSubstr(R"("user":{"user_id":1,)"));
 }
 
+TEST_F(RoutesTest, HostApiGetCurrentUserSeesOnlyThatPluginsRequestsInFlight) {
+  AddRoutePlugin("rp");
+  AddRoutePlugin("other");
+  StartBroker({"rp", "other"});
+  const std::string admin = std::string("Authorization: ") + kAdminBasic + "\r\n";
+  EXPECT_EQ(Exchange(Get("/plugins/rp/current-user/self", admin)).body,
+            R"({"status":"OK","username":"admin"})");
+  EXPECT_EQ(Exchange(Get("/plugins/rp/current-user/self")).body,
+            R"({"status":"NOT_FOUND","username":""})");
+  // A request of "other" in flight: "other" sees its user, "rp" does not.
+  HttpConnection held(port_);
+  ASSERT_TRUE(held.Send(Get("/plugins/other/hang-default", admin + "X-Request-Id: held-1\r\n")));
+  // The held request is in flight once "other" can see it.
+  const auto deadline = Clock::now() + kTimeout;
+  std::string seen;
+  while (Clock::now() < deadline) {
+    seen = Exchange(Get("/plugins/other/current-user/held-1")).body;
+    if (seen == R"({"status":"OK","username":"admin"})") break;
+  }
+  EXPECT_EQ(seen, R"({"status":"OK","username":"admin"})");
+  EXPECT_EQ(Exchange(Get("/plugins/rp/current-user/held-1")).body,
+            R"({"status":"NOT_FOUND","username":""})");
+}
+
 TEST_F(RoutesTest, RequestIdIsKeptOrGeneratedAndReturned) {
   AddRoutePlugin("rp");
   StartBroker({"rp"});
@@ -592,6 +617,11 @@ TEST_F(RoutesTest, LargeBodiesStreamBothWaysWithFlatBrokerMemory) {
   // 256 MiB went through each way; the broker held a few chunks at a time.
   std::printf("broker VmRSS: %lld KiB before, %lld KiB at most while streaming\n",
               static_cast<long long>(rss_before), static_cast<long long>(rss_max));
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed memory in quarantine (256 MiB by default):
+  // RSS says nothing about the broker's own buffering there.
+  GTEST_SKIP() << "RSS bound not checked under AddressSanitizer";
+#endif
   EXPECT_LT(rss_max - rss_before, 48 * 1024)
       << "RSS before " << rss_before << " KiB, max " << rss_max << " KiB";
 }
@@ -617,6 +647,28 @@ TEST_F(RoutesTest, FailingPluginDoesNotAffectAnotherPluginOrTheRestApi) {
       Exchange(Get("/api/auth/whoami", std::string("Authorization: ") + kAdminBasic + "\r\n"));
   EXPECT_EQ(api.status, 200);
   EXPECT_THAT(api.body, HasSubstr("\"username\":\"admin\""));
+}
+
+TEST_F(RoutesTest, BrokerStopLetsRequestsInFlightEndThenExitsCleanly) {
+  AddRoutePlugin("rp");
+  broker_.AddConfig("broker.route_timeout_ms = 1500");
+  StartBroker({"rp"});
+  HttpConnection held(port_);
+  ASSERT_TRUE(held.Send(Get("/plugins/rp/hang-default")));
+  // In flight once the plugin counts it.
+  const auto deadline = Clock::now() + kTimeout;
+  while (Clock::now() < deadline) {
+    auto status = broker_.PluginStatus("rp");
+    if (status && status->requests_in_flight() == 1) break;
+  }
+  ASSERT_EQ(broker_.PluginStatus("rp")->requests_in_flight(), 1u);
+  broker_.Signal(SIGTERM);
+  std::optional<Response> r = held.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 504);
+  EXPECT_EQ(r->Header("Connection"), "close");
+  EXPECT_EQ(broker_.WaitExit(kTimeout), 0) << broker_.Output();
+  EXPECT_EQ(broker_.CountLines("route proxy: requests still in flight at exit"), 0);
 }
 
 }  // namespace

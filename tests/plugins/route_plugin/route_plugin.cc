@@ -19,6 +19,9 @@
 //   GET  inspect/{id}, POST inspect/{id}, GET items/new, DELETE items/{id}
 //                             report what the plugin received as JSON
 //   GET  private/inspect      the same, for authenticated callers only
+//   GET  current-user/{id}    asks the broker HostApi.GetCurrentUser(id)
+//                             ("self": this request's id) and answers
+//                             {"status": "<gRPC code>", "username": "..."}
 //
 // Modes (--mode=): normal; no-register (serve without calling Register:
 // the benchmark calls it directly with its own secret).
@@ -134,7 +137,9 @@ std::string Report(const v1::HttpRequestHead& head, uint64_t body_bytes) {
 class HttpReactor final
     : public grpc::ServerBidiReactor<v1::HttpRequestPart, v1::HttpResponsePart> {
  public:
-  HttpReactor(std::string prefix, bool authorized) : prefix_(std::move(prefix)) {
+  HttpReactor(std::string prefix, bool authorized, std::shared_ptr<v1::HostApi::Stub> host_api,
+              std::string secret)
+      : prefix_(std::move(prefix)), host_api_(std::move(host_api)), secret_(std::move(secret)) {
     if (!authorized) {
       TryFinish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong or missing secret"));
       return;
@@ -197,7 +202,14 @@ class HttpReactor final
     if (route_ == "head-then-hang" && ++writes_ == 1) WriteBody("partial");
   }
 
-  void OnCancel() override { TryFinish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled")); }
+  void OnCancel() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cancelled_ = true;
+      if (asking_) return;  // the asking thread finishes
+    }
+    TryFinish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+  }
 
   void OnDone() override { delete this; }
 
@@ -243,6 +255,7 @@ class HttpReactor final
       std::fflush(stdout);
       _exit(3);
     }
+    if (route_ == "current-user/{id}") return AskCurrentUser();
     if (route_ == "fail") {
       return TryFinish(grpc::Status(grpc::StatusCode::INTERNAL, "deliberate failure"));
     }
@@ -253,6 +266,37 @@ class HttpReactor final
     }
     // inspect and friends: read the whole body, then report.
     StartRead(&in_);
+  }
+
+  // A blocking host API call, on a thread of its own (never in a reaction).
+  void AskCurrentUser() {
+    const std::string id = Param("id") == "self" ? head_.request_id() : Param("id");
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      asking_ = true;
+    }
+    std::thread([this, id] {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      context.AddMetadata(v1::kSecretMetadataKey, secret_);
+      v1::GetCurrentUserRequest request;
+      request.set_request_id(id);
+      v1::User user;
+      const grpc::Status status = host_api_->GetCurrentUser(&context, request, &user);
+      const char* code = status.ok()                                          ? "OK"
+                         : status.error_code() == grpc::StatusCode::NOT_FOUND ? "NOT_FOUND"
+                                                                              : "OTHER";
+      bool cancelled = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        asking_ = false;
+        cancelled = cancelled_;
+      }
+      if (cancelled) return TryFinish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+      Respond(200, "application/json",
+              std::string("{\"status\":\"") + code +
+                  "\",\"username\":" + JsonString(user.username()) + "}");
+    }).detach();
   }
 
   std::string Param(const std::string& name) const {
@@ -298,6 +342,8 @@ class HttpReactor final
   }
 
   const std::string prefix_;
+  const std::shared_ptr<v1::HostApi::Stub> host_api_;
+  const std::string secret_;
   v1::HttpRequestPart in_;
   v1::HttpResponsePart out_;
   bool have_head_ = false;
@@ -310,6 +356,8 @@ class HttpReactor final
   int writes_ = 0;
   std::mutex mu_;
   bool finished_ = false;
+  bool asking_ = false;
+  bool cancelled_ = false;
 };
 
 // Acknowledges every event batch (the broker keeps the stream open).
@@ -341,8 +389,11 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::E
 
 class RoutePluginService final : public v1::Plugin::CallbackService {
  public:
-  RoutePluginService(std::string name, std::string secret)
-      : prefix_("/plugins/" + name + "/"), secret_(std::move(secret)) {}
+  RoutePluginService(std::string name, std::string secret, const std::string& broker_socket)
+      : prefix_("/plugins/" + name + "/"),
+        secret_(std::move(secret)),
+        host_api_(v1::HostApi::NewStub(
+            grpc::CreateChannel("unix:" + broker_socket, grpc::InsecureChannelCredentials()))) {}
 
   grpc::ServerBidiReactor<v1::EventBatch, v1::EventAck>* Events(
       grpc::CallbackServerContext* context) override {
@@ -350,7 +401,7 @@ class RoutePluginService final : public v1::Plugin::CallbackService {
   }
   grpc::ServerBidiReactor<v1::HttpRequestPart, v1::HttpResponsePart>* HandleHttp(
       grpc::CallbackServerContext* context) override {
-    return new HttpReactor(prefix_, Authorized(context));
+    return new HttpReactor(prefix_, Authorized(context), host_api_, secret_);
   }
   grpc::ServerUnaryReactor* Shutdown(grpc::CallbackServerContext* context,
                                      const v1::ShutdownRequest*, v1::ShutdownResponse*) override {
@@ -373,6 +424,7 @@ class RoutePluginService final : public v1::Plugin::CallbackService {
 
   const std::string prefix_;
   const std::string secret_;
+  const std::shared_ptr<v1::HostApi::Stub> host_api_;
 };
 
 void AddRoute(v1::RegisterRequest& request, const std::string& name, const char* method,
@@ -414,7 +466,7 @@ int main(int argc, char** argv) {
     RequestStop();
   }).detach();
 
-  RoutePluginService service(name, secret);
+  RoutePluginService service(name, secret, broker);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket, grpc::InsecureServerCredentials());
@@ -452,6 +504,7 @@ int main(int argc, char** argv) {
     AddRoute(request, name, "GET", "items/new");
     AddRoute(request, name, "DELETE", "items/{id}");
     AddRoute(request, name, "GET", "private/inspect", /*is_public=*/false);
+    AddRoute(request, name, "GET", "current-user/{id}");
     v1::RegisterResponse response;
     grpc::Status status = registrar->Register(&context, request, &response);
     if (!status.ok()) {
