@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "sdk_cpp/src/http_transport.h"
@@ -319,6 +320,18 @@ class HttpCallReactor final
     response_ = std::move(response);
     body_offset_ = 0;
     out_.Clear();
+    // The whole body is known: declare its length, so that the broker sends
+    // the response in one piece instead of chunked (not for statuses that
+    // have no body, nor when the handler set one itself).
+    const int status = response_.status;
+    const bool bodiless = status < 200 || status == 204 || status == 304;
+    bool has_length = false;
+    for (const auto& [name, value] : response_.headers) {
+      has_length = has_length || absl::EqualsIgnoreCase(name, "Content-Length");
+    }
+    if (!bodiless && !has_length) {
+      response_.headers.emplace_back("Content-Length", std::to_string(response_.body.size()));
+    }
     SetHeadLocked(response_.status, response_.headers);
     writing_ = true;
     StartWrite(&out_);

@@ -249,12 +249,16 @@ TEST_F(SdkRunPluginTest, ServesHttpWithParamsHeadersUserAndBufferedBody) {
   auto result = client.Http(head, {"part one, ", "part two"});
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();
   EXPECT_EQ(result.head.status(), 200);
-  ASSERT_EQ(result.head.headers_size(), 1);
+  const std::string body =
+      R"({"word":"hello","route":"/plugins/test/echo/{word}","query":"a=1","x_test":"yes",)"
+      R"("body":"part one, part two","user":"bob","request_id":"req-1"})";
+  // The SDK declares the length of a buffered body.
+  ASSERT_EQ(result.head.headers_size(), 2);
   EXPECT_EQ(result.head.headers(0).name(), "Content-Type");
   EXPECT_EQ(result.head.headers(0).value(), "application/json");
-  EXPECT_EQ(result.body,
-            R"({"word":"hello","route":"/plugins/test/echo/{word}","query":"a=1","x_test":"yes",)"
-            R"("body":"part one, part two","user":"bob","request_id":"req-1"})");
+  EXPECT_EQ(result.head.headers(1).name(), "Content-Length");
+  EXPECT_EQ(result.head.headers(1).value(), std::to_string(body.size()));
+  EXPECT_EQ(result.body, body);
   EXPECT_TRUE(client.Shutdown(5000).ok());
   EXPECT_EQ(child->WaitForExit(kTimeout), 0);
 }
