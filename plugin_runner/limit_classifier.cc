@@ -39,6 +39,11 @@ uint64_t MemoryLimitSlack(uint64_t memory_bytes) {
   return std::min(memory_bytes, std::max(memory_bytes / 16, 16 * kMiB));
 }
 
+bool NearMemoryLimit(const MemorySample& sample, uint64_t memory_bytes) {
+  const uint64_t zone = MemoryLimitSlack(memory_bytes) * 4;
+  return sample.vm_size_bytes >= (memory_bytes > zone ? memory_bytes - zone : 0);
+}
+
 LimitHit ClassifyEnd(const PluginEnd& end, const LimitSettings& limits,
                      const std::optional<MemorySample>& last_sample) {
   if (!end.exited && end.signal == SIGXCPU) return LimitHit::kCpu;

@@ -63,6 +63,11 @@ struct LimitSettings {
 // below the limit are reported as the plain crash they cause.
 uint64_t MemoryLimitSlack(uint64_t memory_bytes);
 
+// Whether the address space is close enough to memory_bytes (within four
+// slacks) for the runner to sample it more often: the last sample before a
+// plugin's end must not miss address space reserved just before it.
+bool NearMemoryLimit(const MemorySample& sample, uint64_t memory_bytes);
+
 // The verdict:
 // - kCpu: killed by SIGXCPU; or any other abnormal end (non-zero exit code,
 //   or a signal the runner did not send) after using cpu_seconds of CPU.

@@ -29,19 +29,32 @@ constexpr int kForwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2
 constexpr milliseconds kFirstSamples[] = {milliseconds(5), milliseconds(10), milliseconds(20),
                                           milliseconds(40), milliseconds(80)};
 constexpr milliseconds kSamplePeriod(100);
+// Near the limit (NearMemoryLimit), where an end may come any moment.
+constexpr milliseconds kNearLimitSamplePeriod(20);
 
 // While killing the tree: how long to wait for a SIGCHLD before listing the
 // children again (an orphan handed to the runner sends none to wake it).
 constexpr milliseconds kKillRescan(10);
 
-// Whole small /proc file, or empty.
-std::string ReadSmallFile(const std::string& path) {
+// Whole small /proc file from an open descriptor, read again from the start
+// (procfs regenerates it).
+std::string ReadFromStart(int fd) {
   std::string text;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return text;
   char buf[4096];
   ssize_t n;
-  while ((n = ::read(fd, buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
+  off_t offset = 0;
+  while ((n = ::pread(fd, buf, sizeof(buf), offset)) > 0) {
+    text.append(buf, static_cast<size_t>(n));
+    offset += n;
+  }
+  return text;
+}
+
+// Whole small /proc file, or empty.
+std::string ReadSmallFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string text = ReadFromStart(fd);
   ::close(fd);
   return text;
 }
@@ -106,6 +119,10 @@ sigset_t PluginTree::WaitedSignals() {
 PluginTree::PluginTree(pid_t plugin, LimitSettings limits)
     : plugin_(plugin), limits_(limits), next_sample_(Clock::now() + kFirstSamples[0]) {}
 
+PluginTree::~PluginTree() {
+  if (status_fd_ >= 0) ::close(status_fd_);
+}
+
 std::optional<std::chrono::nanoseconds> PluginTree::UntilNextSample() const {
   if (!limits_.memory_bytes) return std::nullopt;
   return next_sample_ - Clock::now();
@@ -144,15 +161,24 @@ void PluginTree::Forward(int signal) {
 }
 
 void PluginTree::Sample() {
+  // Opened once: sampling is frequent near the limit.
+  if (status_fd_ < 0) {
+    status_fd_ =
+        ::open(("/proc/" + std::to_string(plugin_) + "/status").c_str(), O_RDONLY | O_CLOEXEC);
+  }
   std::optional<MemorySample> sample =
-      ParseProcStatus(ReadSmallFile("/proc/" + std::to_string(plugin_) + "/status"));
+      status_fd_ < 0 ? std::nullopt : ParseProcStatus(ReadFromStart(status_fd_));
   // Nothing once the plugin's memory is gone: keep the last real sample.
   if (sample) last_sample_ = sample;
   ++samples_taken_;
-  next_sample_ =
-      Clock::now() + (samples_taken_ < static_cast<int>(std::size(kFirstSamples))
-                          ? kFirstSamples[samples_taken_] - kFirstSamples[samples_taken_ - 1]
-                          : kSamplePeriod);
+  milliseconds period = kSamplePeriod;
+  if (samples_taken_ < static_cast<int>(std::size(kFirstSamples))) {
+    period = kFirstSamples[samples_taken_] - kFirstSamples[samples_taken_ - 1];
+  }
+  if (last_sample_ && NearMemoryLimit(*last_sample_, *limits_.memory_bytes)) {
+    period = std::min(period, kNearLimitSamplePeriod);
+  }
+  next_sample_ = Clock::now() + period;
 }
 
 bool PluginTree::ReapExited() {

@@ -35,6 +35,9 @@ class PluginTree {
   // own process group (setpgid(0, 0)). With limits.memory_bytes set, the
   // plugin's /proc/<pid>/status is sampled while it runs (limit_classifier.h).
   PluginTree(pid_t plugin, LimitSettings limits);
+  ~PluginTree();
+  PluginTree(const PluginTree&) = delete;
+  PluginTree& operator=(const PluginTree&) = delete;
 
   // Returns when the plugin has exited (and was reaped: its process group was
   // SIGKILLed just before), or when KillTreeSignal() arrived. Meanwhile
@@ -66,6 +69,7 @@ class PluginTree {
   PluginEnd end_;
   std::optional<MemorySample> last_sample_;
   int samples_taken_ = 0;
+  int status_fd_ = -1;  // the plugin's /proc/<pid>/status
   std::chrono::steady_clock::time_point next_sample_;
 };
 

@@ -113,6 +113,12 @@ void DropPrivileges(const RunnerOptions& o) {
   if (o.report_fd) close(*o.report_fd);
   sigprocmask(SIG_SETMASK, &original_mask, nullptr);
 
+  // Allocated before the limits: under a small RLIMIT_AS the plugin's own
+  // memory is what must fail, not the runner's preparations.
+  std::vector<char*> argv;
+  for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+
   SetLimit(RLIMIT_AS, "memory limit (RLIMIT_AS)", o.rlimit_as);
   SetLimit(RLIMIT_CPU, "CPU limit (RLIMIT_CPU)", o.rlimit_cpu);
   SetLimit(RLIMIT_NOFILE, "open files limit (RLIMIT_NOFILE)", o.rlimit_nofile);
@@ -139,15 +145,12 @@ void DropPrivileges(const RunnerOptions& o) {
                                   tracim::plugin::kRunSymbol + " function)");
     }
     std::string arg0 = o.library;
-    char* argv[] = {arg0.data(), nullptr};
+    char* library_argv[] = {arg0.data(), nullptr};
     // exit, not _exit: as when a program returns from main.
     std::exit(reinterpret_cast<tracim::plugin::RunFunction>(run)(
-        reinterpret_cast<tracim::plugin::RegisterFunction>(symbol), 1, argv));
+        reinterpret_cast<tracim::plugin::RegisterFunction>(symbol), 1, library_argv));
   }
 
-  std::vector<char*> argv;
-  for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
   execv(argv[0], argv.data());
   int err = errno;
   Die(err == ENOENT ? kExitNotFound : kExitNotExecutable,

@@ -31,12 +31,12 @@ constexpr milliseconds kTimeout(15000);
 
 // Launches children on an io_context run by its own thread and collects
 // their output lines and their exit.
-class LauncherTest : public ::testing::Test {
+class PosixProcessLauncherTest : public ::testing::Test {
  protected:
-  LauncherTest() : work_(boost::asio::make_work_guard(io_)), launcher_(io_) {
+  PosixProcessLauncherTest() : work_(boost::asio::make_work_guard(io_)), launcher_(io_) {
     thread_ = std::thread([this] { io_.run(); });
   }
-  ~LauncherTest() override {
+  ~PosixProcessLauncherTest() override {
     child_.reset();
     work_.reset();
     io_.stop();
@@ -102,7 +102,7 @@ class LauncherTest : public ::testing::Test {
 
 bool Exists(pid_t pid) { return std::filesystem::exists("/proc/" + std::to_string(pid)); }
 
-TEST_F(LauncherTest, CarriesTheRunnersLimitVerdictIntoTheExitStatus) {
+TEST_F(PosixProcessLauncherTest, CarriesTheRunnersLimitVerdictIntoTheExitStatus) {
   StartRunner({"--rlimit-as", "268435456"},
               {"/usr/bin/python3", "-c", "b = []\nwhile True: b.append(bytearray(8 << 20))\n"});
   std::optional<ExitStatus> status = WaitExit();
@@ -113,7 +113,7 @@ TEST_F(LauncherTest, CarriesTheRunnersLimitVerdictIntoTheExitStatus) {
   EXPECT_EQ(status->Describe(), "killed: memory limit (exit code 1)");
 }
 
-TEST_F(LauncherTest, AnOrdinaryExitHasNoLimit) {
+TEST_F(PosixProcessLauncherTest, AnOrdinaryExitHasNoLimit) {
   StartRunner({"--rlimit-as", "268435456"}, {"/bin/sh", "-c", "echo bye; exit 3"});
   std::optional<ExitStatus> status = WaitExit();
   ASSERT_TRUE(status.has_value());
@@ -121,7 +121,7 @@ TEST_F(LauncherTest, AnOrdinaryExitHasNoLimit) {
   EXPECT_EQ(Lines(), std::vector<std::string>{"bye"});
 }
 
-TEST_F(LauncherTest, SigkillKillsThePluginsWholeTreeThroughTheRunner) {
+TEST_F(PosixProcessLauncherTest, SigkillKillsThePluginsWholeTreeThroughTheRunner) {
   // A plugin ignoring SIGTERM with a child that started its own session.
   StartRunner({}, {"/bin/sh", "-c",
                    "trap '' TERM; setsid sh -c 'echo $$; exec sleep 1000' & wait; sleep 1000"});
@@ -136,7 +136,7 @@ TEST_F(LauncherTest, SigkillKillsThePluginsWholeTreeThroughTheRunner) {
   if (Exists(escaped)) kill(escaped, SIGKILL);
 }
 
-TEST_F(LauncherTest, SigtermReachesThePluginThroughTheRunner) {
+TEST_F(PosixProcessLauncherTest, SigtermReachesThePluginThroughTheRunner) {
   StartRunner({},
               {"/bin/sh", "-c", "trap 'exit 5' TERM; echo ready; while :; do sleep 0.01; done"});
   ASSERT_EQ(FirstLine(), "ready");
@@ -146,7 +146,7 @@ TEST_F(LauncherTest, SigtermReachesThePluginThroughTheRunner) {
   EXPECT_EQ(status->Describe(), "exit code 5");
 }
 
-TEST_F(LauncherTest, PlainProgramsKeepTheirArgvAndGetTheGroupSigkill) {
+TEST_F(PosixProcessLauncherTest, PlainProgramsKeepTheirArgvAndGetTheGroupSigkill) {
   LaunchSpec spec;
   spec.executable = "/bin/sh";
   spec.argv = {"sh", "-c", "echo \"$@\"; exec sleep 1000", "sh", "a", "b"};

@@ -153,6 +153,15 @@ TEST(MemoryLimitSlack, IsASixteenthAtLeast16MiBAtMostTheLimit) {
   EXPECT_EQ(MemoryLimitSlack(4 * kMiB), 4 * kMiB);
 }
 
+TEST(NearMemoryLimit, IsWithinFourSlacksOfTheLimit) {
+  const uint64_t limit = 1024 * kMiB;  // slack 64 MiB: near from 768 MiB
+  EXPECT_TRUE(NearMemoryLimit(MemorySample{768 * kMiB, 0}, limit));
+  EXPECT_TRUE(NearMemoryLimit(MemorySample{1024 * kMiB, 0}, limit));
+  EXPECT_FALSE(NearMemoryLimit(MemorySample{768 * kMiB - 1, 0}, limit));
+  // A limit smaller than four slacks is always near.
+  EXPECT_TRUE(NearMemoryLimit(MemorySample{0, 0}, 32 * kMiB));
+}
+
 TEST(ClassifyEnd, CpuComesBeforeMemory) {
   PluginEnd end = Killed(SIGXCPU);
   end.max_rss_bytes = 256 * kMiB;
