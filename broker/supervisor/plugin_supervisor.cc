@@ -315,6 +315,15 @@ void PluginSupervisor::ConnectBack(uint64_t launch_id) {
   launch_->stub = v1::Plugin::NewStub(launch_->channel);
   launch_->health = grpc::health::v1::Health::NewStub(launch_->channel);
 
+  // The whole launch must fit in the start timeout; allow at least 100 ms.
+  absl::Duration timeout = manifest_.start_timeout.value_or(options_.start_timeout);
+  absl::Duration left = std::max(timeout - (absl::Now() - launched_at_), absl::Milliseconds(100));
+  CheckHealth(left, /*wait_for_ready=*/true,
+              [this, launch_id](absl::Status result) { OnConnectBack(launch_id, result); });
+}
+
+void PluginSupervisor::CheckHealth(absl::Duration timeout, bool wait_for_ready,
+                                   std::function<void(absl::Status)> on_result) {
   struct Call {
     grpc::ClientContext context;
     grpc::health::v1::HealthCheckRequest request;
@@ -323,15 +332,12 @@ void PluginSupervisor::ConnectBack(uint64_t launch_id) {
   auto call = std::make_shared<Call>();
   call->request.set_service(v1::kPluginServiceName);
   call->context.AddMetadata(v1::kSecretMetadataKey, launch_->secret);
-  // The whole launch must fit in the start timeout; allow at least 100 ms.
-  absl::Duration timeout = manifest_.start_timeout.value_or(options_.start_timeout);
-  absl::Duration left = std::max(timeout - (absl::Now() - launched_at_), absl::Milliseconds(100));
-  call->context.set_deadline(absl::ToChronoTime(absl::Now() + left));
-  call->context.set_wait_for_ready(true);
+  call->context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  call->context.set_wait_for_ready(wait_for_ready);
   pending_calls_++;
   launch_->health->async()->Check(
       &call->context, &call->request, &call->response,
-      [this, call, launch_id](grpc::Status status) {
+      [this, call, on_result = std::move(on_result)](grpc::Status status) {
         absl::Status result = FromGrpcStatus(status);
         if (status.ok() &&
             call->response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
@@ -339,7 +345,7 @@ void PluginSupervisor::ConnectBack(uint64_t launch_id) {
               "health status ",
               grpc::health::v1::HealthCheckResponse::ServingStatus_Name(call->response.status())));
         }
-        asio::post(strand_, [this, launch_id, result] { OnConnectBack(launch_id, result); });
+        asio::post(strand_, [on_result, result] { on_result(result); });
         pending_calls_--;
       });
 }
@@ -574,29 +580,8 @@ void PluginSupervisor::ArmHealthTimer() {
 
 void PluginSupervisor::OnHealthTimer(uint64_t launch_id) {
   if (!launch_ || launch_->id != launch_id || state_ != PluginState::kReady) return;
-  struct Call {
-    grpc::ClientContext context;
-    grpc::health::v1::HealthCheckRequest request;
-    grpc::health::v1::HealthCheckResponse response;
-  };
-  auto call = std::make_shared<Call>();
-  call->request.set_service(v1::kPluginServiceName);
-  call->context.AddMetadata(v1::kSecretMetadataKey, launch_->secret);
-  call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.health_timeout));
-  pending_calls_++;
-  launch_->health->async()->Check(
-      &call->context, &call->request, &call->response,
-      [this, call, launch_id](grpc::Status status) {
-        absl::Status result = FromGrpcStatus(status);
-        if (status.ok() &&
-            call->response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
-          result = absl::UnavailableError(absl::StrCat(
-              "health status ",
-              grpc::health::v1::HealthCheckResponse::ServingStatus_Name(call->response.status())));
-        }
-        asio::post(strand_, [this, launch_id, result] { OnHealthResult(launch_id, result); });
-        pending_calls_--;
-      });
+  CheckHealth(options_.health_timeout, /*wait_for_ready=*/false,
+              [this, launch_id](absl::Status result) { OnHealthResult(launch_id, result); });
 }
 
 void PluginSupervisor::OnHealthResult(uint64_t launch_id, absl::Status status) {
@@ -648,20 +633,20 @@ void PluginSupervisor::Terminate(bool polite) {
     call->context.AddMetadata(v1::kSecretMetadataKey, launch_->secret);
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + grace));
     pending_calls_++;
-    launch_->stub->async()->Shutdown(
-        &call->context, &call->request, &call->response,
-        [this, call, id, term](grpc::Status status) {
-          // A plugin that cannot take the Shutdown call (socket closed,
-          // hung server) gets SIGTERM now rather than after the grace.
-          if (!status.ok()) {
-            asio::post(strand_, [this, id, term] {
-              if (!launch_ || launch_->id != id) return;
-              stop_timer_.cancel();
-              term();
-            });
-          }
-          pending_calls_--;
-        });
+    launch_->stub->async()->Shutdown(&call->context, &call->request, &call->response,
+                                     [this, call, id, term](grpc::Status status) {
+                                       // A plugin that cannot take the Shutdown call (socket
+                                       // closed, hung server) gets SIGTERM now rather than after
+                                       // the grace.
+                                       if (!status.ok()) {
+                                         asio::post(strand_, [this, id, term] {
+                                           if (!launch_ || launch_->id != id) return;
+                                           stop_timer_.cancel();
+                                           term();
+                                         });
+                                       }
+                                       pending_calls_--;
+                                     });
     stop_timer_.expires_after(absl::ToChronoNanoseconds(grace));
     stop_timer_.async_wait([term](const boost::system::error_code& ec) {
       if (!ec) term();

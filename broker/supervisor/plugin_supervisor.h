@@ -183,6 +183,10 @@ class PluginSupervisor {
   void DoRegister(std::string secret, tracim::plugin::v1::RegisterRequest request,
                   std::function<void(absl::StatusOr<tracim::plugin::v1::RegisterResponse>)> reply);
   void ConnectBack(uint64_t launch_id);
+  // One grpc.health.v1 Check of the current launch; `on_result` runs on the
+  // strand (OK only for SERVING).
+  void CheckHealth(absl::Duration timeout, bool wait_for_ready,
+                   std::function<void(absl::Status)> on_result);
   void OnConnectBack(uint64_t launch_id, absl::Status status);
   void OnStartTimeout(uint64_t launch_id);
   void OnExit(uint64_t launch_id, ExitStatus status);
