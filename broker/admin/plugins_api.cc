@@ -27,8 +27,8 @@ HttpResponse JsonResponse(int status, const json::value& body) {
 
 HttpResponse MethodNotAllowed(absl::string_view allow, absl::string_view method,
                               absl::string_view path) {
-  HttpResponse r = JsonErrorResponse(
-      405, "method_not_allowed", absl::StrCat("method ", method, " not allowed on ", path));
+  HttpResponse r = JsonErrorResponse(405, "method_not_allowed",
+                                     absl::StrCat("method ", method, " not allowed on ", path));
   r.headers.Add("Allow", std::string(allow));
   return r;
 }
@@ -79,20 +79,20 @@ absl::Status PluginsApi::Register(HttpRouter& router) {
 
 void PluginsApi::Handle(HttpRequest request, HttpResponder respond) {
   // Authentication hashes passwords: off the io thread.
-  boost::asio::post(blocking_executor_, [this, request = std::move(request),
-                                         respond = std::move(respond)]() mutable {
-    absl::StatusOr<User> user = AuthenticateRequest(store_, request.head.headers);
-    if (!user.ok()) {
-      respond(ErrorResponse(user.status()));
-      return;
-    }
-    if (user->profile != Profile::kAdministrators) {
-      respond(ErrorResponse(absl::PermissionDeniedError(
-          "only administrators may see or act on plugins")));
-      return;
-    }
-    Authorized(request, std::move(respond));
-  });
+  boost::asio::post(blocking_executor_,
+                    [this, request = std::move(request), respond = std::move(respond)]() mutable {
+                      absl::StatusOr<User> user = AuthenticateRequest(store_, request.head.headers);
+                      if (!user.ok()) {
+                        respond(ErrorResponse(user.status()));
+                        return;
+                      }
+                      if (user->profile != Profile::kAdministrators) {
+                        respond(ErrorResponse(absl::PermissionDeniedError(
+                            "only administrators may see or act on plugins")));
+                        return;
+                      }
+                      Authorized(request, std::move(respond));
+                    });
 }
 
 void PluginsApi::Authorized(const HttpRequest& request, HttpResponder respond) {
@@ -115,9 +115,9 @@ void PluginsApi::Authorized(const HttpRequest& request, HttpResponder respond) {
   const std::string& name = parts[0];
   PluginSupervisor* plugin = host_.Find(name);
   if (plugin == nullptr || parts.size() > 2) {
-    respond(ErrorResponse(absl::NotFoundError(
-        plugin == nullptr ? absl::StrCat("no plugin named '", name, "'")
-                          : absl::StrCat("no such path: ", path))));
+    respond(ErrorResponse(absl::NotFoundError(plugin == nullptr
+                                                  ? absl::StrCat("no plugin named '", name, "'")
+                                                  : absl::StrCat("no such path: ", path))));
     return;
   }
   if (parts.size() == 1) {
@@ -136,8 +136,8 @@ void PluginsApi::Authorized(const HttpRequest& request, HttpResponder respond) {
   } else if (parts[1] == "disable") {
     action = PluginSupervisor::Action::kDisable;
   } else {
-    respond(ErrorResponse(absl::NotFoundError(absl::StrCat(
-        "unknown action '", parts[1], "' (expected restart, enable or disable)"))));
+    respond(ErrorResponse(absl::NotFoundError(
+        absl::StrCat("unknown action '", parts[1], "' (expected restart, enable or disable)"))));
     return;
   }
   if (method != "POST") {

@@ -19,9 +19,9 @@
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/signal_set.hpp"
 #include "boost/asio/thread_pool.hpp"
+#include "broker/admin/plugins_api.h"
 #include "broker/app/first_admin.h"
 #include "broker/app/runtime_dir.h"
-#include "broker/admin/plugins_api.h"
 #include "broker/backend/authenticator.h"
 #include "broker/backend/change_publisher.h"
 #include "broker/backend/hook_events.h"
@@ -167,7 +167,7 @@ int Run(const std::filesystem::path& config_file) {
     return (*host)->PluginNameForSecret(secret);
   };
   host_api_options.current_user = [&in_flight](const std::string& plugin,
-                                                const std::string& request_id) {
+                                               const std::string& request_id) {
     return in_flight.Find(plugin, request_id);
   };
   host_api_options.plugin_settings = config->plugin_settings;

@@ -184,9 +184,7 @@ class RestApi::Exchange {
 
   // --- Authentication and permissions -------------------------------------
 
-  absl::StatusOr<User> Authenticate() {
-    return AuthenticateRequest(store_, request_.head.headers);
-  }
+  absl::StatusOr<User> Authenticate() { return AuthenticateRequest(store_, request_.head.headers); }
 
   bool IsAdmin() const { return me_.profile == Profile::kAdministrators; }
 

@@ -399,9 +399,9 @@ absl::StatusOr<int64_t> ParseBoundedInteger(const std::string& key, const Settin
     return absl::ascii_isdigit(c);
   });
   if (!digits || !absl::SimpleAtoi(v, &n) || n < min || n > max) {
-    return ValueError(key, setting,
-                      absl::StrCat("invalid value '", v, "' (expected an integer from ", min,
-                                   " to ", max, ")"));
+    return ValueError(
+        key, setting,
+        absl::StrCat("invalid value '", v, "' (expected an integer from ", min, " to ", max, ")"));
   }
   return n;
 }

@@ -91,11 +91,10 @@ class AdminService final : public v1::Admin::CallbackService {
                                 const v1::PluginActionRequest& request,
                                 PluginSupervisor::Action action, v1::PluginStatus* response) {
     auto* reactor = context->DefaultReactor();
-    host_.Act(request.name(), action,
-              [reactor, response](absl::StatusOr<v1::PluginStatus> status) {
-                if (status.ok()) *response = std::move(*status);
-                reactor->Finish(ToGrpcStatus(status.status()));
-              });
+    host_.Act(request.name(), action, [reactor, response](absl::StatusOr<v1::PluginStatus> status) {
+      if (status.ok()) *response = std::move(*status);
+      reactor->Finish(ToGrpcStatus(status.status()));
+    });
     return reactor;
   }
 

@@ -36,9 +36,8 @@ namespace json = boost::json;
 constexpr uint64_t kMaxTimeoutMs = 3'600'000;
 
 constexpr absl::string_view kTopLevelFields[] = {
-    "command",           "library", "version", "description", "start_timeout_ms",
-    "shutdown_grace_ms", "env",     "limits",  "user",        "group",
-    "restart",           "health",
+    "command", "library", "version", "description", "start_timeout_ms", "shutdown_grace_ms",
+    "env",     "limits",  "user",    "group",       "restart",          "health",
 };
 
 constexpr absl::string_view kRestartFields[] = {
@@ -267,7 +266,8 @@ absl::StatusOr<RestartOverrides> ReadRestart(const json::value& value) {
   if (object == nullptr) return Invalid("'restart' must be an object");
   RETURN_IF_ERROR(CheckKnownFields(*object, kRestartFields, "restart."));
   RestartOverrides r;
-  ASSIGN_OR_RETURN(r.backoff_initial, ReadOptionalMillis(*object, "backoff_initial_ms", "restart."));
+  ASSIGN_OR_RETURN(r.backoff_initial,
+                   ReadOptionalMillis(*object, "backoff_initial_ms", "restart."));
   ASSIGN_OR_RETURN(r.backoff_max, ReadOptionalMillis(*object, "backoff_max_ms", "restart."));
   ASSIGN_OR_RETURN(r.max_failures, ReadOptionalCount(*object, "max_failures", "restart.", 0, 1000));
   ASSIGN_OR_RETURN(r.failure_window, ReadOptionalMillis(*object, "failure_window_ms", "restart."));

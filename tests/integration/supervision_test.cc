@@ -77,9 +77,7 @@ Children ChildrenOf(pid_t pid) {
 
 class Supervision : public ::testing::Test {
  protected:
-  void SetUp() override {
-    broker_.AddConfig(std::string("broker.backend_token = ") + kToken);
-  }
+  void SetUp() override { broker_.AddConfig(std::string("broker.backend_token = ") + kToken); }
 
   // Starts the broker and waits for every named plugin to be ready.
   void StartAndWait(const std::vector<std::string>& ready) {
@@ -145,7 +143,8 @@ TEST_F(Supervision, AKilledPluginIsRestartedAtOnceAndTheOthersKeepServing) {
   EXPECT_TRUE(broker_.WaitForLine("plugin 'crashy': restarting in 0 ms", kTimeout));
   EXPECT_TRUE(WaitProcessGone(old_pid, kTimeout));
   // The new launch gets its own on_plugins_loaded.
-  EXPECT_TRUE(broker_.WaitForLine("test_plugin crashy starting in mode normal (launch 2)", kTimeout));
+  EXPECT_TRUE(
+      broker_.WaitForLine("test_plugin crashy starting in mode normal (launch 2)", kTimeout));
   ExpectUndisturbed("other", other_pid);
 
   // Back to the baseline: same number of children, none a zombie, and no
@@ -172,7 +171,8 @@ TEST_P(ReadyFault, IsReportedAndThePluginComesBack) {
   broker_.AddTestPlugin("other", "normal");
   broker_.Start();
   ASSERT_TRUE(broker_.WaitForLine("test_plugin faulty fault: ", kTimeout)) << broker_.Output();
-  ASSERT_TRUE(broker_.WaitForLine("test_plugin faulty starting in mode normal (launch 2)", kTimeout))
+  ASSERT_TRUE(
+      broker_.WaitForLine("test_plugin faulty starting in mode normal (launch 2)", kTimeout))
       << broker_.Output();
   auto s = WaitForStatus("faulty", [](const v1::PluginStatus& s) {
     return s.state() == "ready" && s.restarts() == 1u;
@@ -188,13 +188,12 @@ TEST_P(ReadyFault, IsReportedAndThePluginComesBack) {
 
 INSTANTIATE_TEST_SUITE_P(
     Modes, ReadyFault,
-    ::testing::Values(FaultCase{"exit0-when-loaded", "exited unexpectedly: exit code 0"},
-                      FaultCase{"exit1-when-loaded", "exited unexpectedly: exit code 1"},
-                      FaultCase{"segfault-when-loaded",
-                                "exited unexpectedly: killed by signal 11 (SIGSEGV)"},
-                      FaultCase{"abort-when-loaded",
-                                "exited unexpectedly: killed by signal 6 (SIGABRT)"},
-                      FaultCase{"close-socket-when-loaded", "event stream ended: "}),
+    ::testing::Values(
+        FaultCase{"exit0-when-loaded", "exited unexpectedly: exit code 0"},
+        FaultCase{"exit1-when-loaded", "exited unexpectedly: exit code 1"},
+        FaultCase{"segfault-when-loaded", "exited unexpectedly: killed by signal 11 (SIGSEGV)"},
+        FaultCase{"abort-when-loaded", "exited unexpectedly: killed by signal 6 (SIGABRT)"},
+        FaultCase{"close-socket-when-loaded", "event stream ended: "}),
     [](const ::testing::TestParamInfo<FaultCase>& info) {
       std::string name = info.param.mode;
       std::replace(name.begin(), name.end(), '-', '_');
@@ -288,8 +287,8 @@ TEST_F(Supervision, AHungEventHandlerKillsThePluginAndTheEventIsRedelivered) {
   ASSERT_TRUE(broker_.WaitForLine(
       "plugin 'hung' failed: event " + id + " not acknowledged within 300 ms", kTimeout))
       << broker_.Output();
-  ASSERT_TRUE(broker_.WaitForLine("test_plugin hung got on_user_created " + id + " redelivered",
-                                  kTimeout))
+  ASSERT_TRUE(
+      broker_.WaitForLine("test_plugin hung got on_user_created " + id + " redelivered", kTimeout))
       << broker_.Output();
   auto s = broker_.WaitForState("hung", "ready", kTimeout);
   ASSERT_TRUE(s.has_value());
@@ -307,8 +306,8 @@ TEST_F(Supervision, UnacknowledgedEventsAreRedeliveredInOrderAfterAKill) {
   ASSERT_TRUE(
       broker_.Publish({UserCreated("a"), UserCreated("b"), UserCreated("c")}, kToken, &ids).ok());
   ASSERT_EQ(ids.size(), 3u);
-  ASSERT_TRUE(broker_.WaitForLine(
-      "test_plugin sink got on_user_created " + std::to_string(ids[2]), kTimeout));
+  ASSERT_TRUE(broker_.WaitForLine("test_plugin sink got on_user_created " + std::to_string(ids[2]),
+                                  kTimeout));
   const int pid = broker_.PluginStatus("sink")->pid();
   ASSERT_EQ(kill(pid, SIGKILL), 0);
   for (uint64_t id : ids) {
@@ -346,8 +345,8 @@ TEST_F(Supervision, OperatorsCanDisableEnableAndRestartAPlugin) {
   ASSERT_TRUE(s.has_value()) << broker_.Output();
   EXPECT_EQ(s->pid(), 0);
   EXPECT_TRUE(WaitProcessGone(pid1, kTimeout));
-  EXPECT_TRUE(broker_.WaitForLine("test_plugin p shutdown requested: disabled by an operator",
-                                  kTimeout));
+  EXPECT_TRUE(
+      broker_.WaitForLine("test_plugin p shutdown requested: disabled by an operator", kTimeout));
 
   ASSERT_TRUE(broker_.Act("enable", "p").ok());
   s = broker_.WaitForState("p", "ready", kTimeout);
@@ -410,9 +409,8 @@ TEST_F(Supervision, AFloodingPluginIsRateLimitedAndDoesNotDisturbTheOthers) {
   const int other_pid = broker_.PluginStatus("other")->pid();
   ASSERT_TRUE(broker_.WaitForLine("plugin 'flood': dropped ", kTimeout)) << broker_.Output();
   ExpectUndisturbed("other", other_pid);
-  auto s = WaitForStatus("flood", [](const v1::PluginStatus& s) {
-    return s.output_lines_dropped() > 1000u;
-  });
+  auto s = WaitForStatus(
+      "flood", [](const v1::PluginStatus& s) { return s.output_lines_dropped() > 1000u; });
   ASSERT_TRUE(s.has_value()) << broker_.Output();
   // Disabling it ends the flood; the lines that reached the log stay few.
   ASSERT_TRUE(broker_.Act("disable", "flood").ok());

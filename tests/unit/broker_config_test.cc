@@ -533,8 +533,9 @@ TEST(ParseBrokerConfig, RestartAndHealthKeysHaveDefaultsAndBounds) {
   ExpectConfigError("broker.restart_max_failures = 1001\n",
                     "broker.restart_max_failures: invalid value '1001' (expected an integer from 0 "
                     "to 1000)");
-  ExpectConfigError("broker.health_failures = 0\n",
-                    "broker.health_failures: invalid value '0' (expected an integer from 1 to 100)");
+  ExpectConfigError(
+      "broker.health_failures = 0\n",
+      "broker.health_failures: invalid value '0' (expected an integer from 1 to 100)");
   ExpectConfigError("broker.restart_backoff_initial_ms = 0\n",
                     "broker.restart_backoff_initial_ms: invalid value '0' (expected an integer "
                     "number of milliseconds from 1 to 3600000)");
