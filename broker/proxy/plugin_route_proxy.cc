@@ -45,22 +45,25 @@ std::string DurationText(absl::Duration d) {
 
 // One request: the HandleHttp call and the HTTP exchange it serves.
 //
+// The call uses gRPC's completion-queue API on the proxy's queue: every gRPC
+// completion runs on the queue's one thread (CompletionQueueThread), HTTP
+// callbacks run on the connection's strand, and the call starts on the
+// strand or on the blocking executor (after authentication). Every piece of
+// state is under mu_; operations are started under it too (with this API a
+// completion never runs inline).
+//
 // Flow control: the request side has at most one operation outstanding —
-// a gRPC write, or a ReadBody on the stream, the next one issued from the
+// a gRPC write, or a ReadBody on the stream, the next one started from the
 // completion of the previous — and so has the response side (a gRPC read,
-// or a write to the HTTP client). Each side holds the reactor (AddHold)
-// while its next operation may be issued from outside a reaction (from an
-// HttpStream callback), and releases it when its last operation completes,
-// so OnDone comes only after both sides are finished. The response side
-// holds the plugin's head (and a first chunk that completes its declared
-// Content-Length) until the next part shows whether the response is whole:
-// then it leaves in one Respond, else the head and the chunk go out
-// together and the rest streams. gRPC operations are issued outside mu_
-// (they may run reactions inline); the decision to issue one is taken
-// under mu_.
+// or a write to the HTTP client). The response side holds the plugin's
+// head (and a first chunk that completes its declared Content-Length) until
+// the next part shows whether the response is whole: then it leaves in one
+// Respond, else the head and the chunk go out together and the rest
+// streams. When the reads end (or the response side gives up), Finish
+// collects the call's status and the outcome is decided; the exchange is
+// released once no gRPC operation of it is outstanding.
 class PluginRouteProxy::Exchange final
-    : public grpc::ClientBidiReactor<v1::HttpRequestPart, v1::HttpResponsePart>,
-      public std::enable_shared_from_this<PluginRouteProxy::Exchange> {
+    : public std::enable_shared_from_this<PluginRouteProxy::Exchange> {
  public:
   Exchange(PluginRouteProxy& proxy, std::shared_ptr<HttpStream> stream, PluginSupervisor* plugin,
            PluginSupervisor::RouteTarget target, RouteLookup lookup)
@@ -102,168 +105,184 @@ class PluginRouteProxy::Exchange final
 
   // Starts the call on behalf of `user` (nullopt: anonymous). Any thread.
   void Start(std::optional<v1::User> user) {
-    const bool has_body = request().has_body();
-    {
-      absl::MutexLock lock(&mu_);
-      if (http_over_) {
-        // The client went away while it was being authenticated.
-        proxy_.counters_.cancelled++;
-        stream_.reset();
-        End();
-        return;
-      }
-      read_hold_ = true;
-      write_hold_ = has_body;
-      write_state_ = has_body ? WriteState::kWriting : WriteState::kDone;
-    }
     const HttpRequestHead& http = request();
-    *out_.mutable_head() = BuildPluginRequestHead(http, route_, params_, user);
+    const bool has_body = http.has_body();
+    absl::MutexLock lock(&mu_);
+    if (http_over_) {
+      // The client went away while it was being authenticated.
+      proxy_.counters_.cancelled++;
+      stream_.reset();
+      End();
+      return;
+    }
+    v1::HttpRequestPart head;
+    *head.mutable_head() = BuildPluginRequestHead(http, route_, params_, user);
     entry_ = proxy_.in_flight_.Add(plugin_->name(), http.request_id, std::move(user));
     plugin_->RequestStarted();
     proxy_.counters_.forwarded++;
 
     context_.AddMetadata(v1::kSecretMetadataKey, secret_);
-    // The metadata leaves with the head: one frame less per request.
+    // The metadata leaves with the head: one frame less per request (and
+    // StartCall completes no tag).
     context_.set_initial_metadata_corked(true);
     context_.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout_));
     self_ = shared_from_this();
-    stub_->async()->HandleHttp(&context_, this);
-    AddHold();  // the response side
+    call_ = stub_->PrepareAsyncHandleHttp(&context_, proxy_.calls_->cq());
+    call_->StartCall(nullptr);
     if (has_body) {
-      AddHold();  // the request side
-      StartWrite(&out_);
+      write_state_ = WriteState::kWriting;
+      call_->Write(head, Tag(&write_done_));
     } else {
-      StartWriteLast(&out_, grpc::WriteOptions());
+      write_state_ = WriteState::kLastWriting;
+      call_->Write(head, grpc::WriteOptions().set_last_message(), Tag(&write_done_));
     }
-    StartRead(&in_);
-    StartCall();
+    ++outstanding_;
+    ReadLocked();
   }
 
-  void OnWriteDone(bool ok) override {
+ private:
+  using Counters = PluginRouteProxy::AtomicCounters;
+  enum class WriteState {
+    kWriting,      // a gRPC write is outstanding; a body chunk follows
+    kWaitingBody,  // a ReadBody is outstanding
+    kLastWriting,  // the last write (or WritesDone) is outstanding
+    kDone,         // nothing more to write, or writing was abandoned
+  };
+
+  // A gRPC operation's tag: runs `on` on the queue's thread.
+  struct Op final : CompletionQueueThread::Completion {
+    Op(Exchange* exchange, void (Exchange::*on)(bool)) : exchange(exchange), on(on) {}
+    void OnComplete(bool ok) override { (exchange->*on)(ok); }
+    Exchange* const exchange;
+    void (Exchange::*const on)(bool);
+  };
+  static void* Tag(Op* op) { return CompletionQueueThread::Tag(op); }
+
+  void ReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    call_->Read(&in_, Tag(&read_done_));
+    ++outstanding_;
+  }
+
+  // Nothing more will be read: collects the call's status. Once.
+  void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (std::exchange(finishing_, true)) return;
+    call_->Finish(&status_, Tag(&finished_));
+    ++outstanding_;
+  }
+
+  // Stops the call and collects its status: the response side gives up.
+  void AbandonLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    context_.TryCancel();
+    FinishLocked();
+  }
+
+  // Queue thread.
+  void OnWriteDone(bool ok) {
     bool read_body = false;
-    bool release = false;
+    std::shared_ptr<Exchange> release;
     {
       absl::MutexLock lock(&mu_);
-      if (write_state_ != WriteState::kWriting) return;  // the last write
-      if (!ok || response_ended_ || http_over_) {
-        write_state_ = WriteState::kDone;
-        release = std::exchange(write_hold_, false);
-      } else {
+      --outstanding_;
+      if (write_state_ == WriteState::kWriting && ok && !response_ended_ && !http_over_) {
         write_state_ = WriteState::kWaitingBody;
         read_body = true;
+      } else {
+        // The last write, or the call broke (the read side finds out).
+        write_state_ = WriteState::kDone;
       }
+      if (!read_body) release = ReleaseIfOverLocked();
     }
     if (read_body) ReadBody();
-    if (release) RemoveHold();
   }
 
-  void OnReadDone(bool ok) override {
+  // Queue thread.
+  void OnReadDone(bool ok) {
+    absl::MutexLock lock(&mu_);
+    --outstanding_;
     if (!ok) {
       // The plugin finished (or the call broke): nothing more to read, and
       // the rest of the request body is not wanted any more.
-      bool release_write = false;
-      {
-        absl::MutexLock lock(&mu_);
-        response_ended_ = true;
-        read_hold_ = false;
-        if (write_state_ == WriteState::kWaitingBody) {
-          write_state_ = WriteState::kDone;
-          release_write = std::exchange(write_hold_, false);
-        }
-      }
-      if (release_write) RemoveHold();
-      RemoveHold();
+      response_ended_ = true;
+      if (write_state_ == WriteState::kWaitingBody) write_state_ = WriteState::kDone;
+      FinishLocked();
       return;
     }
     switch (in_.part_case()) {
       case v1::HttpResponsePart::kHead: {
+        if (head_received_) return FailProtocolLocked("sent a second response head");
+        head_received_ = true;
         absl::StatusOr<HttpResponseHead> head = ToHttpResponseHead(in_.head());
-        bool second = false;
-        {
-          absl::MutexLock lock(&mu_);
-          second = std::exchange(head_received_, true);
-          if (!second && head.ok()) held_head_ = *std::move(head);
-        }
-        if (second) return FailProtocol("sent a second response head");
         if (!head.ok()) {
-          return FailProtocol(
+          return FailProtocolLocked(
               absl::StrCat("sent an invalid response head: ", head.status().message()));
         }
         // Held until the next part: a response that ends right away (or
         // whose first chunk completes its Content-Length) leaves in one write.
-        StartRead(&in_);
+        held_head_ = *std::move(head);
+        ReadLocked();
         return;
       }
-      case v1::HttpResponsePart::kBody: {
-        enum class Next { kError, kHold, kFlush, kWrite } next;
-        std::optional<HttpResponseHead> head;
-        std::string held_body;
-        {
-          absl::MutexLock lock(&mu_);
-          if (!head_received_) {
-            next = Next::kError;
-          } else if (flushed_) {
-            next = Next::kWrite;
-          } else if (held_body_.empty() && held_head_->content_length == in_.body().size()) {
-            // The whole declared body: hold it until the call ends.
-            held_body_ = std::move(*in_.mutable_body());
-            next = Next::kHold;
-          } else {
-            // Streaming from here on: the head and what was held go out.
-            flushed_ = true;
-            head = std::move(held_head_);
-            held_head_.reset();
-            held_body = std::exchange(held_body_, std::string());
-            next = Next::kFlush;
-          }
-        }
-        switch (next) {
-          case Next::kError:
-            return FailProtocol("sent a body chunk before the response head");
-          case Next::kHold:
-            StartRead(&in_);
-            return;
-          case Next::kFlush:
-            stream_->WriteHead(*std::move(head), [self = shared_from_this()](absl::Status s) {
-              self->OnHttpWritten(std::move(s), /*head=*/true, /*last=*/false);
-            });
-            if (!held_body.empty()) stream_->WriteBody(std::move(held_body), nullptr);
-            [[fallthrough]];
-          case Next::kWrite:
-            // The next read waits for this write: one chunk in flight.
-            stream_->WriteBody(std::move(*in_.mutable_body()),
-                               [self = shared_from_this()](absl::Status s) {
-                                 self->OnHttpWritten(std::move(s), /*head=*/false, /*last=*/true);
-                               });
-            return;
+      case v1::HttpResponsePart::kBody:
+        if (!head_received_)
+          return FailProtocolLocked("sent a body chunk before the response head");
+        if (flushed_) {
+          WriteToClientLocked(std::nullopt, std::move(*in_.mutable_body()));
+        } else if (held_body_.empty() && held_head_->content_length == in_.body().size()) {
+          // The whole declared body: hold it until the call ends.
+          held_body_ = std::move(*in_.mutable_body());
+          ReadLocked();
+        } else {
+          // Streaming from here on: the head and what was held go out.
+          flushed_ = true;
+          std::optional<HttpResponseHead> head = std::move(held_head_);
+          held_head_.reset();
+          std::string body = std::exchange(held_body_, std::string());
+          body.append(in_.body());
+          WriteToClientLocked(std::move(head), std::move(body));
         }
         return;
-      }
       case v1::HttpResponsePart::PART_NOT_SET:
-        StartRead(&in_);
+        ReadLocked();
         return;
     }
   }
 
-  void OnDone(const grpc::Status& status) override {
-    // May destroy this at the end of the scope.
-    std::shared_ptr<Exchange> keep = std::move(self_);
-    bool http_over = false;
-    bool started = false;
-    std::string protocol_error;
-    std::optional<HttpResponseHead> held_head;
-    std::string held_body;
-    {
-      absl::MutexLock lock(&mu_);
-      http_over = std::exchange(http_over_, true);
-      started = flushed_ && !head_rejected_;
-      protocol_error = protocol_error_;
-      held_head = std::move(held_head_);
-      held_body = std::move(held_body_);
+  // Hands `head` (if any) and `body` to the client; the next read waits for
+  // the write: one chunk in flight.
+  void WriteToClientLocked(std::optional<HttpResponseHead> head, std::string body)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (head.has_value()) {
+      stream_->WriteHead(*std::move(head), [self = shared_from_this()](absl::Status s) {
+        self->OnHttpWritten(std::move(s), /*head=*/true, /*last=*/false);
+      });
     }
+    stream_->WriteBody(std::move(body), [self = shared_from_this()](absl::Status s) {
+      self->OnHttpWritten(std::move(s), /*head=*/false, /*last=*/true);
+    });
+  }
+
+  // Queue thread: the call is over; `status_` is its status.
+  void OnFinished(bool /*ok: always true for Finish*/) {
+    std::shared_ptr<Exchange> release;  // dropped after the lock
+    absl::MutexLock lock(&mu_);
+    --outstanding_;
+    Conclude();
+    release = ReleaseIfOverLocked();
+  }
+
+  // Answers the client (unless it is gone) according to the call's status.
+  void Conclude() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const bool http_over = std::exchange(http_over_, true);
+    // No gRPC operation starts from here on: every path that would start
+    // one checks http_over_.
+    if (write_state_ == WriteState::kWaitingBody) write_state_ = WriteState::kDone;
+    const bool started = flushed_ && !head_rejected_;
+    std::string protocol_error = protocol_error_;
+    std::optional<HttpResponseHead> held_head = std::move(held_head_);
+    std::string held_body = std::move(held_body_);
+    const grpc::Status& status = status_;
     Counters& counters = proxy_.counters_;
     const std::string& name = plugin_->name();
-    const std::string& request_id = request().request_id;
     if (!http_over && status.ok() && protocol_error.empty() && held_head.has_value() &&
         !Bodiless(*held_head) && held_head->content_length.has_value() &&
         *held_head->content_length != held_body.size()) {
@@ -301,7 +320,7 @@ class PluginRouteProxy::Exchange final
       }
       (code == 504 ? counters.timed_out : counters.failed)++;
       spdlog::warn("plugin '{}': {} {} (request {}): {}{}", name, request().method, request().path,
-                   request_id, message, started ? " (response cut)" : "");
+                   request().request_id, message, started ? " (response cut)" : "");
       if (started) {
         stream_->Abort();
       } else {
@@ -310,19 +329,22 @@ class PluginRouteProxy::Exchange final
             nullptr);
       }
     }
-    stream_.reset();
-    entry_.Reset();
-    plugin_->RequestFinished();
-    End();
+    concluded_ = true;
   }
 
- private:
-  using Counters = PluginRouteProxy::AtomicCounters;
-  enum class WriteState {
-    kWriting,      // a gRPC write is outstanding
-    kWaitingBody,  // a ReadBody is outstanding
-    kDone,         // the last write was issued, or writing was abandoned
-  };
+  // Once the call is concluded and no operation of it is outstanding: the
+  // proxy is done with this exchange. Returns the reference that kept it
+  // alive, for the caller to drop after releasing mu_ (HTTP callbacks may
+  // still hold it a little longer); null otherwise.
+  [[nodiscard]] std::shared_ptr<Exchange> ReleaseIfOverLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!concluded_ || outstanding_ > 0 || self_ == nullptr) return nullptr;
+    entry_.Reset();
+    plugin_->RequestFinished();
+    // The last use of the proxy: it may be destroyed once End returns
+    // (its queue thread, this one, is joined first).
+    End();
+    return std::move(self_);
+  }
 
   // A response without body bytes on the wire: to HEAD, or 204/304.
   bool Bodiless(const HttpResponseHead& head) const {
@@ -358,57 +380,43 @@ class PluginRouteProxy::Exchange final
 
   // On the strand.
   void OnBodyChunk(absl::StatusOr<HttpBodyChunk> chunk) {
-    enum class Next { kNothing, kWrite, kWriteLast, kWritesDone, kReadAgain, kCancel } next;
-    bool release = false;
+    bool read_again = false;
     {
       absl::MutexLock lock(&mu_);
       if (write_state_ != WriteState::kWaitingBody) return;  // abandoned
       if (!chunk.ok() || http_over_) {
         // The server answered 413/408/400 itself, or the client left.
         write_state_ = WriteState::kDone;
-        release = std::exchange(write_hold_, false);
-        next = Next::kCancel;
-      } else if (chunk->last) {
-        write_state_ = WriteState::kDone;
-        release = std::exchange(write_hold_, false);
-        next = chunk->data.empty() ? Next::kWritesDone : Next::kWriteLast;
+        context_.TryCancel();
+        return;
+      }
+      if (chunk->last) {
+        write_state_ = WriteState::kLastWriting;
+        if (chunk->data.empty()) {
+          call_->WritesDone(Tag(&write_done_));
+        } else {
+          out_.set_body(std::move(chunk->data));
+          call_->Write(out_, grpc::WriteOptions().set_last_message(), Tag(&write_done_));
+        }
+        ++outstanding_;
       } else if (chunk->data.empty()) {
-        next = Next::kReadAgain;
+        read_again = true;
       } else {
         write_state_ = WriteState::kWriting;
-        next = Next::kWrite;
+        out_.set_body(std::move(chunk->data));
+        call_->Write(out_, Tag(&write_done_));
+        ++outstanding_;
       }
-      if (next == Next::kWrite || next == Next::kWriteLast) out_.set_body(std::move(chunk->data));
     }
-    switch (next) {
-      case Next::kWrite:
-        StartWrite(&out_);
-        break;
-      case Next::kWriteLast:
-        StartWriteLast(&out_, grpc::WriteOptions());
-        break;
-      case Next::kWritesDone:
-        StartWritesDone();
-        break;
-      case Next::kReadAgain:
-        ReadBody();
-        break;
-      case Next::kCancel:
-        context_.TryCancel();
-        break;
-      case Next::kNothing:
-        break;
-    }
-    // After the last operation is issued: it holds the call from here on.
-    if (release) RemoveHold();
+    if (read_again) ReadBody();
   }
 
   // On the strand: a write to the client completed. Only the `last` of the
   // writes issued together continues the response side.
   void OnHttpWritten(absl::Status status, bool head, bool last) {
+    absl::MutexLock lock(&mu_);
     if (head && absl::IsInvalidArgument(status)) {
       // Refused before anything went out: the client can still get a 502.
-      absl::MutexLock lock(&mu_);
       head_rejected_ = true;
       if (protocol_error_.empty()) {
         protocol_error_ = absl::StrCat("sent an invalid response head: ", status.message());
@@ -416,37 +424,27 @@ class PluginRouteProxy::Exchange final
     }
     if (!last) return;
     if (status.ok()) {
-      StartRead(&in_);
+      ReadLocked();
       return;
     }
-    {
-      absl::MutexLock lock(&mu_);
-      if (head_rejected_) {
-        // Reported above.
-      } else if (absl::IsInvalidArgument(status)) {
-        // More body than the declared Content-Length.
-        if (protocol_error_.empty()) {
-          protocol_error_ = absl::StrCat("sent an invalid response: ", status.message());
-        }
-      } else {
-        http_over_ = true;  // the client is gone or was cut off
+    if (head_rejected_) {
+      // Reported above.
+    } else if (absl::IsInvalidArgument(status)) {
+      // More body than the declared Content-Length.
+      if (protocol_error_.empty()) {
+        protocol_error_ = absl::StrCat("sent an invalid response: ", status.message());
       }
-      read_hold_ = false;
+    } else {
+      http_over_ = true;  // the client is gone or was cut off
     }
-    context_.TryCancel();
-    RemoveHold();
+    AbandonLocked();
   }
 
-  // From a read reaction: the plugin broke the protocol; the call ends
+  // From a read completion: the plugin broke the protocol; the call ends
   // and the client gets a 502 (or a cut connection after the head).
-  void FailProtocol(std::string what) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (protocol_error_.empty()) protocol_error_ = std::move(what);
-      read_hold_ = false;
-    }
-    context_.TryCancel();
-    RemoveHold();
+  void FailProtocolLocked(std::string what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (protocol_error_.empty()) protocol_error_ = std::move(what);
+    AbandonLocked();
   }
 
   // On the strand: the client went away, was too slow, sent too much, or
@@ -459,6 +457,7 @@ class PluginRouteProxy::Exchange final
     }
     spdlog::debug("plugin '{}': request {} cancelled: {}", plugin_->name(), request().request_id,
                   reason.ToString());
+    // Before the call starts, too: a context cancelled early cancels its call.
     context_.TryCancel();
   }
 
@@ -476,20 +475,28 @@ class PluginRouteProxy::Exchange final
   const absl::Duration timeout_;
 
   grpc::ClientContext context_;
-  // Keeps this alive from StartCall to OnDone.
-  std::shared_ptr<Exchange> self_;
-  InFlightRequests::Entry entry_;
-  // Request side: the part being written (one at a time).
-  v1::HttpRequestPart out_;
-  // Response side: the part being read (one at a time).
-  v1::HttpResponsePart in_;
+  Op write_done_{this, &Exchange::OnWriteDone};
+  Op read_done_{this, &Exchange::OnReadDone};
+  Op finished_{this, &Exchange::OnFinished};
 
   absl::Mutex mu_;
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<v1::HttpRequestPart, v1::HttpResponsePart>> call_
+      ABSL_GUARDED_BY(mu_);
+  // Keeps this alive from Start until released.
+  std::shared_ptr<Exchange> self_ ABSL_GUARDED_BY(mu_);
+  InFlightRequests::Entry entry_ ABSL_GUARDED_BY(mu_);
+  // gRPC operations started and not completed.
+  int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
+  // Request side: a body chunk being written (serialized when written).
+  v1::HttpRequestPart out_ ABSL_GUARDED_BY(mu_);
   WriteState write_state_ ABSL_GUARDED_BY(mu_) = WriteState::kDone;
-  bool write_hold_ ABSL_GUARDED_BY(mu_) = false;
-  bool read_hold_ ABSL_GUARDED_BY(mu_) = false;
-  // The response stream from the plugin ended (read failed).
+  // Response side: the part being read (one at a time).
+  v1::HttpResponsePart in_ ABSL_GUARDED_BY(mu_);
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+  // The response stream from the plugin ended (a read failed).
   bool response_ended_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  bool concluded_ ABSL_GUARDED_BY(mu_) = false;
   bool head_received_ ABSL_GUARDED_BY(mu_) = false;
   // The plugin's head and the body that completes its Content-Length, held
   // until the next part shows whether the response is whole.
@@ -512,7 +519,10 @@ PluginRouteProxy::PluginRouteProxy(PluginHost& host, RequestAuthenticator authen
       authenticate_(std::move(authenticate)),
       blocking_executor_(std::move(blocking_executor)),
       in_flight_(in_flight),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      calls_(std::make_unique<CompletionQueueThread>("route-proxy")) {}
+
+PluginRouteProxy::~PluginRouteProxy() = default;
 
 absl::Status PluginRouteProxy::Register(HttpRouter& router) {
   return router.AddPrefix(std::string(kPrefix), HttpHandler::Streaming(

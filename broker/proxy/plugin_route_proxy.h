@@ -8,9 +8,10 @@
 // itself answers 413 and 431).
 //
 // Threading: Handle runs on the connection's strand and never blocks;
-// authentication runs on the blocking executor; gRPC reactions run on
-// gRPC's threads. Each request's state is guarded by its own mutex.
-// counters() and WaitIdle() are safe from any thread.
+// authentication runs on the blocking executor; the calls' gRPC completions
+// all run on the proxy's own completion-queue thread. Each request's state
+// is guarded by its own mutex. counters() and WaitIdle() are safe from any
+// thread.
 //
 //   PluginRouteProxy proxy(host, authenticate, blocking.get_executor(), in_flight, options);
 //   RETURN_IF_ERROR(proxy.Register(router));   // binds the prefix "/plugins/"
@@ -32,6 +33,7 @@
 #include "broker/http/http_handler.h"
 #include "broker/http/http_headers.h"
 #include "broker/http/http_router.h"
+#include "broker/proxy/completion_queue_thread.h"
 #include "broker/proxy/in_flight_requests.h"
 #include "tracim/plugin/v1/entities.pb.h"
 
@@ -81,6 +83,9 @@ class PluginRouteProxy {
                    PluginRouteProxyOptions options = {});
   PluginRouteProxy(const PluginRouteProxy&) = delete;
   PluginRouteProxy& operator=(const PluginRouteProxy&) = delete;
+  // Waits for the gRPC operations still outstanding (none once WaitIdle
+  // returned true).
+  ~PluginRouteProxy();
 
   // Binds the prefix "/plugins/" (a streaming handler limited to
   // max_body_bytes). Fails as HttpRouter::AddPrefix does.
@@ -115,6 +120,9 @@ class PluginRouteProxy {
         cancelled{0};
   };
   AtomicCounters counters_;
+
+  // Where every HandleHttp call's completions run.
+  std::unique_ptr<CompletionQueueThread> calls_;
 
   mutable absl::Mutex mu_;
   // Accepted requests whose exchange has not ended.

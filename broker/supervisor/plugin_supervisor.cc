@@ -310,6 +310,11 @@ void PluginSupervisor::ConnectBack(uint64_t launch_id) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  // Calls to a plugin are never retried by gRPC (the broker decides what a
+  // failure means), and nobody reads channelz here: both cost CPU per call
+  // (about 3 % of the broker's per-request CPU on the route proxy's path).
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  args.SetInt(GRPC_ARG_ENABLE_CHANNELZ, 0);
   launch_->channel = grpc::CreateCustomChannel("unix:" + options_.socket_path.string(),
                                                grpc::InsecureChannelCredentials(), args);
   launch_->stub = v1::Plugin::NewStub(launch_->channel);
