@@ -3,8 +3,10 @@
 // side by side with the same plugin binary called directly over gRPC.
 //   1. 64 connections: wrk against GET /plugins/rp/ping through the broker,
 //      then 64 concurrent HandleHttp calls straight to a second instance of
-//      the plugin (same binary, same route): requests/s, p50, p99;
+//      the plugin (same binary, same route): requests/s, p50, p99, and the
+//      CPU time per request of the broker and of each plugin process;
 //   2. 1 connection, the same two ways: p50/p99 and the broker's added p50;
+//      and, as the floor of any HTTP front, a 404 the broker answers itself;
 //   3. 1 GiB up through echo and 1 GiB down through download/{size}, with
 //      the broker's VmRSS sampled: memory must stay flat.
 // The cases alternate (broker, direct) --rounds times; medians are printed.
@@ -55,6 +57,7 @@ struct Figures {
   double rps = 0;
   double p50_us = 0;
   double p99_us = 0;
+  double requests = 0;  // completed in the run
 };
 
 double Median(std::vector<double> v) {
@@ -103,6 +106,39 @@ long RssKiB(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return -1;
+}
+
+// CPU time (user + system) of `pid`, in seconds; with `descendants`, that of
+// its children, their children... added (the broker's runner and plugin).
+double CpuSeconds(pid_t pid, bool descendants) {
+  double total = 0;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t paren = text.rfind(')');
+  if (paren != std::string::npos) {
+    std::vector<std::string> fields;
+    std::string field;
+    for (char c : text.substr(paren + 2)) {
+      if (c == ' ') {
+        fields.push_back(field);
+        field.clear();
+      } else {
+        field += c;
+      }
+    }
+    // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+    if (fields.size() > 12) {
+      total += static_cast<double>(std::stoll(fields[11]) + std::stoll(fields[12])) /
+               static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+  }
+  if (descendants) {
+    std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
+                           "/children");
+    pid_t child;
+    while (children >> child) total += CpuSeconds(child, true);
+  }
+  return total;
 }
 
 // The broker with the route plugin "rp"; its output goes to a log file.
@@ -201,12 +237,12 @@ double ToMicros(const std::string& value) {
   return v;
 }
 
-Figures RunWrk(int port, int connections, int seconds) {
+Figures RunWrk(int port, int connections, int seconds, const char* path = "/plugins/rp/ping") {
   const int threads = std::min(connections, 2);
   const std::string cmd = "wrk -t" + std::to_string(threads) + " -c" + std::to_string(connections) +
                           " -d" + std::to_string(seconds) +
-                          "s --latency http://127.0.0.1:" + std::to_string(port) +
-                          "/plugins/rp/ping 2>&1";
+                          "s --latency http://127.0.0.1:" + std::to_string(port) + path +
+                          " 2>&1";
   Figures f;
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return f;
@@ -220,7 +256,9 @@ Figures RunWrk(int port, int connections, int seconds) {
     if (sscanf(line, " 99%% %lf%31s", &value, unit) == 2)
       f.p99_us = ToMicros(std::to_string(value) + unit);
     if (sscanf(line, "Requests/sec: %lf", &value) == 1) f.rps = value;
-    if (l.find("Non-2xx") != std::string::npos || l.find("Socket errors") != std::string::npos) {
+    if (sscanf(line, " %lf requests in", &value) == 1) f.requests = value;
+    if ((l.find("Non-2xx") != std::string::npos && std::string(path) == "/plugins/rp/ping") ||
+        l.find("Socket errors") != std::string::npos) {
       std::fprintf(stderr, "wrk: %s", line);
     }
   }
@@ -242,7 +280,8 @@ class DirectLoad {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [this] { return outstanding_ == 0; });
     Figures f;
-    f.rps = static_cast<double>(latencies_us_.size()) / seconds;
+    f.requests = static_cast<double>(latencies_us_.size());
+    f.rps = f.requests / seconds;
     std::sort(latencies_us_.begin(), latencies_us_.end());
     if (!latencies_us_.empty()) {
       f.p50_us = latencies_us_[latencies_us_.size() / 2];
@@ -432,15 +471,31 @@ int main(int argc, char** argv) {
 
   std::map<std::string, std::vector<double>> fig;
   for (int r = 0; r < rounds; ++r) {
+    // CPU per request of the broker alone and of its plugin (runner
+    // included), and of the direct plugin: on a shared machine these vary
+    // less than requests/s.
+    const double broker_cpu0 = CpuSeconds(broker.pid(), false);
+    const double plugins_cpu0 = CpuSeconds(broker.pid(), true) - broker_cpu0;
     Figures b = RunWrk(port, connections, seconds);
+    const double broker_cpu = CpuSeconds(broker.pid(), false) - broker_cpu0;
+    const double plugin_cpu = CpuSeconds(broker.pid(), true) - broker_cpu0 - broker_cpu -
+                              plugins_cpu0;
+    const double direct_cpu0 = CpuSeconds(direct, false);
     Figures d = RunDirect(stub.get(), connections, seconds);
+    const double direct_cpu = CpuSeconds(direct, false) - direct_cpu0;
+    Figures floor1 = RunWrk(port, 1, seconds, "/plugins/none/ping");
     Figures b1 = RunWrk(port, 1, seconds);
     Figures d1 = RunDirect(stub.get(), 1, seconds);
+    const double b_cpu_us = b.requests > 0 ? broker_cpu * 1e6 / b.requests : 0;
+    const double bp_cpu_us = b.requests > 0 ? plugin_cpu * 1e6 / b.requests : 0;
+    const double d_cpu_us = d.requests > 0 ? direct_cpu * 1e6 / d.requests : 0;
     std::printf(
-        "round %d: broker %.0f req/s p50 %.0f us p99 %.0f us | direct %.0f req/s p50 %.0f us "
-        "p99 %.0f us | 1 conn: broker p50 %.0f us p99 %.0f us, direct p50 %.0f us p99 %.0f us\n",
-        r + 1, b.rps, b.p50_us, b.p99_us, d.rps, d.p50_us, d.p99_us, b1.p50_us, b1.p99_us,
-        d1.p50_us, d1.p99_us);
+        "round %d: broker %.0f req/s p50 %.0f us p99 %.0f us (CPU/request: broker %.0f us, its "
+        "plugin %.0f us) | direct %.0f req/s p50 %.0f us p99 %.0f us (plugin CPU/request %.0f us) "
+        "| 1 conn: broker p50 %.0f us p99 %.0f us, direct p50 %.0f us p99 %.0f us, HTTP alone "
+        "p50 %.0f us\n",
+        r + 1, b.rps, b.p50_us, b.p99_us, b_cpu_us, bp_cpu_us, d.rps, d.p50_us, d.p99_us,
+        d_cpu_us, b1.p50_us, b1.p99_us, d1.p50_us, d1.p99_us, floor1.p50_us);
     std::fflush(stdout);
     fig["b.rps"].push_back(b.rps);
     fig["b.p50"].push_back(b.p50_us);
@@ -455,6 +510,11 @@ int main(int argc, char** argv) {
     fig["d1.p50"].push_back(d1.p50_us);
     fig["d1.p99"].push_back(d1.p99_us);
     fig["added"].push_back(b1.p50_us - d1.p50_us);
+    fig["floor1.p50"].push_back(floor1.p50_us);
+    fig["b.cpu"].push_back(b_cpu_us);
+    fig["bp.cpu"].push_back(bp_cpu_us);
+    fig["d.cpu"].push_back(d_cpu_us);
+    fig["ratio"].push_back(bp_cpu_us > 0 ? b_cpu_us / bp_cpu_us : 0);
   }
   auto m = [&](const char* k) { return Median(fig[k]); };
   std::printf("\nmedians of %d round(s)           req/s      p50 (us)   p99 (us)\n", rounds);
@@ -467,6 +527,12 @@ int main(int argc, char** argv) {
   std::printf("direct,   1 call at a time    %10.0f %10.0f %10.0f\n", m("d1.rps"), m("d1.p50"),
               m("d1.p99"));
   std::printf("broker's added p50 (1 connection): %.0f us\n", m("added"));
+  std::printf("HTTP alone (a 404 the broker answers itself, 1 connection): p50 %.0f us\n",
+              m("floor1.p50"));
+  std::printf(
+      "CPU per request at %d connections: broker %.0f us, its plugin %.0f us (broker/plugin "
+      "%.2f); the plugin called directly %.0f us\n",
+      connections, m("b.cpu"), m("bp.cpu"), m("ratio"), m("d.cpu"));
 
   if (stream_bytes > 0) {
     for (bool upload : {true, false}) {

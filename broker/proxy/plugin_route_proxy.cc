@@ -103,7 +103,8 @@ class PluginRouteProxy::Exchange final
     End();
   }
 
-  // Starts the call on behalf of `user` (nullopt: anonymous). Any thread.
+  // Starts the call on behalf of `user` (nullopt: anonymous). On the
+  // queue's thread (QueueStart).
   void Start(std::optional<v1::User> user) {
     const HttpRequestHead& http = request();
     const bool has_body = http.has_body();
@@ -596,7 +597,7 @@ void PluginRouteProxy::Handle(std::shared_ptr<HttpStream> stream) {
                                              std::move(lookup));
   exchange->WatchCancel();
   if (!credentials) {
-    exchange->Start(std::nullopt);
+    QueueStart(std::move(exchange), std::nullopt);
     return;
   }
   // Store queries and password hashing never run on the io thread.
@@ -614,8 +615,31 @@ void PluginRouteProxy::Handle(std::shared_ptr<HttpStream> stream) {
       exchange->Reject(ErrorResponse(user.status()));
       return;
     }
-    exchange->Start(*std::move(user));
+    QueueStart(std::move(exchange), *std::move(user));
   });
+}
+
+void PluginRouteProxy::QueueStart(std::shared_ptr<Exchange> exchange,
+                                  std::optional<v1::User> user) {
+  absl::MutexLock lock(&start_mu_);
+  to_start_.emplace_back(std::move(exchange), std::move(user));
+  if (!start_alarm_set_) {
+    // Fires at once: wakes the queue's thread (or queues behind the
+    // completions it is running).
+    start_alarm_set_ = true;
+    start_alarm_.Set(calls_->cq(), gpr_time_0(GPR_CLOCK_MONOTONIC),
+                     CompletionQueueThread::Tag(&start_queued_));
+  }
+}
+
+void PluginRouteProxy::StartQueued::OnComplete(bool /*ok*/) {
+  std::vector<std::pair<std::shared_ptr<Exchange>, std::optional<v1::User>>> batch;
+  {
+    absl::MutexLock lock(&proxy->start_mu_);
+    batch.swap(proxy->to_start_);
+    proxy->start_alarm_set_ = false;
+  }
+  for (auto& [exchange, user] : batch) exchange->Start(std::move(user));
 }
 
 void PluginRouteProxy::Begin() {

@@ -20,10 +20,15 @@
 #ifndef TRACIM_BROKER_PROXY_PLUGIN_ROUTE_PROXY_H_
 #define TRACIM_BROKER_PROXY_PLUGIN_ROUTE_PROXY_H_
 
+#include <grpcpp/alarm.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -121,12 +126,33 @@ class PluginRouteProxy {
   };
   AtomicCounters counters_;
 
-  // Where every HandleHttp call's completions run.
-  std::unique_ptr<CompletionQueueThread> calls_;
-
   mutable absl::Mutex mu_;
   // Accepted requests whose exchange has not ended.
   int64_t active_ ABSL_GUARDED_BY(mu_) = 0;
+  // Calls start on the queue's thread, not on the io thread or the blocking
+  // executor: a call started from another thread than the one draining its
+  // queue hands the poller role back and forth (measured: 0.9 context
+  // switches per request more, ~13 % more broker CPU per request). Requests
+  // accepted meanwhile are started together when the alarm fires.
+  struct StartQueued final : CompletionQueueThread::Completion {
+    explicit StartQueued(PluginRouteProxy* proxy) : proxy(proxy) {}
+    void OnComplete(bool ok) override;
+    PluginRouteProxy* const proxy;
+  };
+  void QueueStart(std::shared_ptr<Exchange> exchange, std::optional<tracim::plugin::v1::User> user)
+      ABSL_LOCKS_EXCLUDED(start_mu_);
+
+  absl::Mutex start_mu_;
+  std::vector<std::pair<std::shared_ptr<Exchange>, std::optional<tracim::plugin::v1::User>>>
+      to_start_ ABSL_GUARDED_BY(start_mu_);
+  bool start_alarm_set_ ABSL_GUARDED_BY(start_mu_) = false;
+  grpc::Alarm start_alarm_ ABSL_GUARDED_BY(start_mu_);
+  StartQueued start_queued_{this};
+
+  // Where every HandleHttp call starts and completes. Declared last, so
+  // destroyed first: its thread is joined (and its queue drained, the
+  // alarm's event included) while the members above still exist.
+  std::unique_ptr<CompletionQueueThread> calls_;
 };
 
 }  // namespace tracim::broker
