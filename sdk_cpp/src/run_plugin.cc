@@ -44,10 +44,14 @@ constexpr int kHttpWorkerThreads = 4;
 constexpr int kMaxReceiveMessageBytes = 64 * 1024 * 1024;
 
 // Every SDK line goes to stderr, one write per line (stderr is line
-// buffered): the broker logs it, it never parses it.
-void LogLine(std::string_view line) {
-  fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+// buffered), with a "[LEVEL] " prefix that the broker maps to the level it
+// logs the line at (unprefixed stderr counts as a warning there).
+void LogAt(const char* level, std::string_view line) {
+  fprintf(stderr, "[%s] %.*s\n", level, static_cast<int>(line.size()), line.data());
 }
+void LogInfo(std::string_view line) { LogAt("INFO", line); }
+void LogWarn(std::string_view line) { LogAt("WARN", line); }
+void LogError(std::string_view line) { LogAt("ERROR", line); }
 
 // Fills version and description the plugin did not set from ./plugin.json
 // (the broker starts plugins in their folder). Silent on any problem: the
@@ -162,27 +166,27 @@ int RunPlugin(RegisterFunction register_fn, int argc, char** argv) {
 
   absl::StatusOr<internal::HandshakeEnv> env = internal::ReadHandshakeEnv(&internal::ProcessEnv);
   if (absl::IsNotFound(env.status())) {
-    LogLine(internal::kStartedByHandMessage);
+    LogError(internal::kStartedByHandMessage);
     return 2;
   }
   if (!env.ok()) {
-    LogLine(internal::AsStd(env.status().message()));
+    LogError(internal::AsStd(env.status().message()));
     return 1;
   }
   absl::StatusOr<uint32_t> protocol_version =
       internal::ChooseProtocolVersion(env->protocol_versions);
   if (!protocol_version.ok()) {
-    LogLine(internal::AsStd(protocol_version.status().message()));
+    LogError(internal::AsStd(protocol_version.status().message()));
     return 1;
   }
   if (register_fn == nullptr) {
-    LogLine("RunPlugin: no register function");
+    LogError("RunPlugin: no register function");
     return 1;
   }
 
   PluginManager manager(env->plugin_name);
   if (absl::Status status = CallRegisterFunction(register_fn, manager); !status.ok()) {
-    LogLine(internal::AsStd(status.message()));
+    LogError(internal::AsStd(status.message()));
     return 1;
   }
   PluginRegistry& registry = internal::PluginManagerAccess::Registry(manager);
@@ -191,7 +195,7 @@ int RunPlugin(RegisterFunction register_fn, int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<internal::StopSignal>> stop_signal =
       internal::StopSignal::Create();
   if (!stop_signal.ok()) {
-    LogLine(absl::StrCat("cannot install signal handlers: ", stop_signal.status().message()));
+    LogError(absl::StrCat("cannot install signal handlers: ", stop_signal.status().message()));
     return 1;
   }
   internal::StopSignal& stop = **stop_signal;
@@ -205,7 +209,7 @@ int RunPlugin(RegisterFunction register_fn, int argc, char** argv) {
       [&stop](std::string reason, std::chrono::milliseconds grace) {
         stop.Request(std::move(reason), grace);
       },
-      &LogLine);
+      &LogError);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -215,7 +219,7 @@ int RunPlugin(RegisterFunction register_fn, int argc, char** argv) {
   builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
-    LogLine(absl::StrCat("cannot serve on ", address));
+    LogError(absl::StrCat("cannot serve on ", address));
     return 1;
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
@@ -224,7 +228,7 @@ int RunPlugin(RegisterFunction register_fn, int argc, char** argv) {
 
   absl::StatusOr<hs::RegisterResponse> registered = Register(*env, registry, *protocol_version);
   if (!registered.ok()) {
-    LogLine(internal::AsStd(registered.status().message()));
+    LogError(internal::AsStd(registered.status().message()));
     server->Shutdown(std::chrono::system_clock::now());
     server->Wait();
     return 1;
@@ -232,7 +236,7 @@ int RunPlugin(RegisterFunction register_fn, int argc, char** argv) {
   registry.SetRegistration(std::map<std::string, std::string>(registered->settings().begin(),
                                                               registered->settings().end()),
                            registered->broker_version());
-  LogLine(absl::StrCat(
+  LogInfo(absl::StrCat(
       "registered with the broker", registered->broker_version().empty() ? "" : " ",
       registered->broker_version(), " (protocol ", *protocol_version, ", launch ",
       env->launch.empty() ? "?" : env->launch, "): hooks [", absl::StrJoin(registry.Hooks(), ", "),
@@ -241,10 +245,10 @@ int RunPlugin(RegisterFunction register_fn, int argc, char** argv) {
   http_queue.Start();
 
   const internal::StopSignal::Stop stop_request = stop.Wait();
-  LogLine(absl::StrCat("stopping (", stop_request.reason, ", grace ", stop_request.grace.count(),
+  LogInfo(absl::StrCat("stopping (", stop_request.reason, ", grace ", stop_request.grace.count(),
                        " ms)"));
   if (!StopServing(*server, service, event_queue, http_queue, stop_request)) {
-    LogLine("a handler was still running when the grace period ended; exiting without it");
+    LogWarn("a handler was still running when the grace period ended; exiting without it");
     fflush(stdout);
     fflush(stderr);
     std::_Exit(0);

@@ -197,10 +197,11 @@ TEST_F(SdkRunPluginTest, RegistersItsHooksRoutesAndManifestVersionWithTheSecret)
   EXPECT_EQ(client.Health(""), grpc::health::v1::HealthCheckResponse::SERVING);
   EXPECT_EQ(client.Health("tracim.plugin.v1.Plugin"),
             grpc::health::v1::HealthCheckResponse::SERVING);
-  EXPECT_TRUE(child->WaitForStderrLine(
-      "registered with the broker test-broker (protocol 1, launch 1): hooks [on_plugins_loaded, "
-      "on_reaction_created, on_user_created], 4 route(s)",
-      kTimeout));
+  EXPECT_TRUE(
+      child->WaitForStderrLine("[INFO] registered with the broker test-broker (protocol 1, launch "
+                               "1): hooks [on_plugins_loaded, "
+                               "on_reaction_created, on_user_created], 4 route(s)",
+                               kTimeout));
   EXPECT_TRUE(client.Shutdown(5000).ok());
   EXPECT_EQ(child->WaitForExit(kTimeout), 0);
 }
@@ -221,7 +222,8 @@ TEST_F(SdkRunPluginTest, DeliversEventsInOrderAndAcksEachEvenWhenAHandlerThrows)
   EXPECT_TRUE(child->WaitForStdoutLine("reaction 14", kTimeout));
   EXPECT_THAT(child->stdout_lines(), ElementsAre("plugins loaded, greeting=hi", "created user Bob",
                                                  "created user Ann", "reaction 14"));
-  EXPECT_TRUE(child->WaitForStderrLine("hook on_user_created threw on event 12: boom", kTimeout));
+  EXPECT_TRUE(
+      child->WaitForStderrLine("[ERROR] hook on_user_created threw on event 12: boom", kTimeout));
 
   // A second stream (as after a broker reconnect) works the same.
   auto [acked_again, status_again] = client.SendEvents({MakeEvent(15, "on_reaction_created")});
@@ -293,8 +295,8 @@ TEST_F(SdkRunPluginTest, AnswersAThrowingRouteWith500AndLogsIt) {
   ASSERT_TRUE(result.status.ok());
   EXPECT_EQ(result.head.status(), 500);
   EXPECT_EQ(result.body, R"({"message":"route failed"})");
-  EXPECT_TRUE(
-      child->WaitForStderrLine("route GET /plugins/test/throw threw: route failed", kTimeout));
+  EXPECT_TRUE(child->WaitForStderrLine("[ERROR] route GET /plugins/test/throw threw: route failed",
+                                       kTimeout));
   EXPECT_TRUE(client.Shutdown(5000).ok());
   EXPECT_EQ(child->WaitForExit(kTimeout), 0);
 }
@@ -369,7 +371,7 @@ TEST_F(SdkRunPluginTest, RefusesCallsWithoutTheRightSecret) {
   // Still serving, and still stoppable by the broker.
   EXPECT_TRUE(client.Shutdown(5000).ok());
   EXPECT_EQ(child->WaitForExit(kTimeout), 0);
-  EXPECT_TRUE(child->WaitForStderrLine("stopping (test, grace 5000 ms)", kTimeout));
+  EXPECT_TRUE(child->WaitForStderrLine("[INFO] stopping (test, grace 5000 ms)", kTimeout));
 }
 
 TEST_F(SdkRunPluginTest, ShutdownEndsTheOpenEventStreamWithOkAndExitsWithoutUsingTheGrace) {
@@ -396,13 +398,14 @@ TEST_F(SdkRunPluginTest, ShutdownEndsTheOpenEventStreamWithOkAndExitsWithoutUsin
 
 TEST_F(SdkRunPluginTest, StopsGracefullyOnSigterm) {
   auto child = StartTestPlugin();
-  ASSERT_TRUE(child->WaitForStderrLine(
-      "registered with the broker test-broker (protocol 1, launch 1): hooks [on_plugins_loaded, "
-      "on_reaction_created, on_user_created], 4 route(s)",
-      kTimeout));
+  ASSERT_TRUE(
+      child->WaitForStderrLine("[INFO] registered with the broker test-broker (protocol 1, launch "
+                               "1): hooks [on_plugins_loaded, "
+                               "on_reaction_created, on_user_created], 4 route(s)",
+                               kTimeout));
   ASSERT_EQ(kill(child->pid(), SIGTERM), 0);
   EXPECT_EQ(child->WaitForExit(kTimeout), 0);
-  EXPECT_TRUE(child->WaitForStderrLine("stopping (SIGTERM, grace 2000 ms)", kTimeout));
+  EXPECT_TRUE(child->WaitForStderrLine("[INFO] stopping (SIGTERM, grace 2000 ms)", kTimeout));
 }
 
 TEST_F(SdkRunPluginTest, ExitsWith1AndLogsTheBrokersRefusal) {
@@ -411,7 +414,7 @@ TEST_F(SdkRunPluginTest, ExitsWith1AndLogsTheBrokersRefusal) {
   ChildProcess child({TRACIM_SDK_TEST_PLUGIN}, Env("test"), dir_.path());
   EXPECT_EQ(child.WaitForExit(kTimeout), 1);
   EXPECT_THAT(child.stderr_lines(),
-              ElementsAre(absl::StrCat("Register on unix:", BrokerSocket(),
+              ElementsAre(absl::StrCat("[ERROR] Register on unix:", BrokerSocket(),
                                        " failed: INVALID_ARGUMENT: unknown hook 'on_x'")));
 }
 
@@ -419,16 +422,17 @@ TEST_F(SdkRunPluginTest, ExitsWith1WhenTheBrokerSpeaksNoCommonProtocolVersion) {
   ChildProcess child({TRACIM_SDK_TEST_PLUGIN}, Env("test", "2,3"), dir_.path());
   EXPECT_EQ(child.WaitForExit(kTimeout), 1);
   EXPECT_THAT(child.stderr_lines(),
-              ElementsAre("broker speaks protocol versions 2,3, this SDK speaks 1"));
+              ElementsAre("[ERROR] broker speaks protocol versions 2,3, this SDK speaks 1"));
   EXPECT_EQ(broker_.registrar().calls(), 0);
 }
 
 TEST_F(SdkRunPluginTest, StartedByHandPrintsOneLineAndExits2) {
   ChildProcess child({TRACIM_SDK_TEST_PLUGIN}, {{"PATH", "/usr/bin:/bin"}}, dir_.path());
   EXPECT_EQ(child.WaitForExit(kTimeout), 2);
-  EXPECT_THAT(child.stderr_lines(),
-              ElementsAre("this is a tracim plugin: it is started by tracim-plugin-broker, not by "
-                          "hand (TRACIM_PLUGIN_SOCKET is not set); see docs/writing-plugins.md"));
+  EXPECT_THAT(
+      child.stderr_lines(),
+      ElementsAre("[ERROR] this is a tracim plugin: it is started by tracim-plugin-broker, not by "
+                  "hand (TRACIM_PLUGIN_SOCKET is not set); see docs/writing-plugins.md"));
   EXPECT_THAT(child.stdout_lines(), IsEmpty());
 }
 
