@@ -104,7 +104,8 @@ class PluginRouteProxy::Exchange final
   }
 
   // Starts the call on behalf of `user` (nullopt: anonymous). On the
-  // queue's thread (QueueStart).
+  // queue's thread, or on the caller's when no call is in flight
+  // (QueueStart).
   void Start(std::optional<v1::User> user) {
     const HttpRequestHead& http = request();
     const bool has_body = http.has_body();
@@ -121,6 +122,7 @@ class PluginRouteProxy::Exchange final
     entry_ = proxy_.in_flight_.Add(plugin_->name(), http.request_id, std::move(user));
     plugin_->RequestStarted();
     proxy_.counters_.forwarded++;
+    proxy_.calls_in_flight_.fetch_add(1, std::memory_order_relaxed);
 
     context_.AddMetadata(v1::kSecretMetadataKey, secret_);
     // The metadata leaves with the head: one frame less per request (and
@@ -341,6 +343,7 @@ class PluginRouteProxy::Exchange final
     if (!concluded_ || outstanding_ > 0 || self_ == nullptr) return nullptr;
     entry_.Reset();
     plugin_->RequestFinished();
+    proxy_.calls_in_flight_.fetch_sub(1, std::memory_order_relaxed);
     // The last use of the proxy: it may be destroyed once End returns
     // (its queue thread, this one, is joined first).
     End();
@@ -621,6 +624,13 @@ void PluginRouteProxy::Handle(std::shared_ptr<HttpStream> stream) {
 
 void PluginRouteProxy::QueueStart(std::shared_ptr<Exchange> exchange,
                                   std::optional<v1::User> user) {
+  if (calls_in_flight_.load(std::memory_order_relaxed) == 0) {
+    // Nothing in flight: no poller to contend with, and queueing would only
+    // add the wake-up of the queue's thread to this request's latency
+    // (measured at 1 connection: p50 724 -> 680 us, same session).
+    exchange->Start(std::move(user));
+    return;
+  }
   absl::MutexLock lock(&start_mu_);
   to_start_.emplace_back(std::move(exchange), std::move(user));
   if (!start_alarm_set_) {
