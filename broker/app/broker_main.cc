@@ -236,6 +236,10 @@ int Run(const std::filesystem::path& config_file) {
   if (!proxy.WaitIdle(absl::Seconds(5))) {
     spdlog::warn("route proxy: requests still in flight at exit");
   }
+  // Backend.Publish calls answer once the plugins' strands queued their
+  // events; the io thread is gone, so those still waiting are answered
+  // UNAVAILABLE now, or the control server's shutdown would wait for them.
+  (*host)->AbandonPendingPublishes();
   // The control server before the pool: host API calls in flight finish on it.
   (*control)->Shutdown();
   blocking.join();

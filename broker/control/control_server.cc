@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "broker/common/grpc_status.h"
@@ -113,13 +115,17 @@ class BackendService final : public v1::Backend::CallbackService {
                                     const v1::PublishRequest* request,
                                     v1::PublishResponse* response) override {
     auto* reactor = context->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(DoPublish(context, *request, *response)));
+    absl::Status refused = DoPublish(context, *request, *response, reactor);
+    if (!refused.ok()) reactor->Finish(ToGrpcStatus(refused));
     return reactor;
   }
 
  private:
+  // Validates and publishes; the reactor is finished once every plugin's
+  // strand has queued the events (back-pressure on fast publishers). An
+  // error is returned, and nothing published, for a refused request.
   absl::Status DoPublish(grpc::CallbackServerContext* context, const v1::PublishRequest& request,
-                         v1::PublishResponse& response) {
+                         v1::PublishResponse& response, grpc::ServerUnaryReactor* reactor) {
     if (!token_) {
       return absl::FailedPreconditionError(
           "the Backend service is disabled: set broker.backend_token");
@@ -141,7 +147,27 @@ class BackendService final : public v1::Backend::CallbackService {
       events.push_back(*std::move(event));
     }
     // One Publish for the whole request: one hop to each plugin's strand.
-    for (uint64_t id : host_.Publish(std::move(events))) response.add_event_ids(id);
+    // The call finishes when both the ids are in the response and every
+    // strand has queued the events, whichever comes last (the second may
+    // come first, on a strand, before Publish returns).
+    struct Finisher {
+      grpc::ServerUnaryReactor* reactor;
+      std::atomic<int> left{2};
+      absl::Status status;
+      void Arrive() {
+        if (left.fetch_sub(1, std::memory_order_acq_rel) == 1)
+          reactor->Finish(ToGrpcStatus(status));
+      }
+    };
+    auto finisher = std::make_shared<Finisher>();
+    finisher->reactor = reactor;
+    for (uint64_t id : host_.Publish(std::move(events), [finisher](absl::Status s) {
+           finisher->status = std::move(s);
+           finisher->Arrive();
+         })) {
+      response.add_event_ids(id);
+    }
+    finisher->Arrive();
     return absl::OkStatus();
   }
 

@@ -35,6 +35,7 @@ absl::StatusOr<std::unique_ptr<PluginHost>> PluginHost::Create(asio::io_context&
                                                                std::vector<PluginManifest> plugins,
                                                                Options options) {
   std::unique_ptr<PluginHost> host(new PluginHost(io));
+  host->max_events_in_transit_ = options.event_queue_size;
   host->on_settled_ = std::move(options.on_settled);
   host->on_all_settled_ = std::move(options.on_all_settled);
   for (size_t i = 0; i < plugins.size(); ++i) {
@@ -134,6 +135,73 @@ std::vector<uint64_t> PluginHost::Publish(std::vector<v1::Event> events) {
     for (auto& p : plugins_) p->Deliver(list);
   }
   return ids;
+}
+
+std::vector<uint64_t> PluginHost::Publish(std::vector<v1::Event> events,
+                                          std::function<void(absl::Status)> done) {
+  std::vector<uint64_t> ids;
+  ids.reserve(events.size());
+  const size_t count = events.size();
+  uint64_t publish = 0;
+  bool answer_now = true;
+  absl::Status now_status;
+  {
+    absl::MutexLock lock(&pending_mu_);
+    if (abandoned_) {
+      now_status = absl::UnavailableError("the broker is stopping: events not queued");
+    } else if (!plugins_.empty() && count > 0) {
+      publish = ++next_publish_;
+      PendingPublish& pending = pending_[publish];
+      pending.strands_left = plugins_.size();
+      pending.events = count;
+      events_in_transit_ += count;
+      // Within one queue's worth of events in transit the publisher goes on
+      // at once (calls pipeline); beyond it, it waits for the strands.
+      if (events_in_transit_ > max_events_in_transit_) {
+        pending.done = std::move(done);
+        answer_now = false;
+      }
+    }
+  }
+  if (now_status.ok()) {
+    absl::MutexLock lock(&publish_mu_);
+    auto list = Stamp(std::move(events));
+    for (const auto& e : *list) ids.push_back(e->event.event_id());
+    if (publish != 0) {
+      for (auto& p : plugins_) p->Deliver(list, [this, publish] { StrandQueued(publish); });
+    }
+  }
+  if (answer_now && done) done(now_status);
+  return ids;
+}
+
+void PluginHost::StrandQueued(uint64_t publish) {
+  std::function<void(absl::Status)> done;
+  {
+    absl::MutexLock lock(&pending_mu_);
+    auto it = pending_.find(publish);
+    if (it == pending_.end() || --it->second.strands_left > 0) return;
+    events_in_transit_ -= it->second.events;
+    done = std::move(it->second.done);
+    pending_.erase(it);
+  }
+  if (done) done(absl::OkStatus());
+}
+
+void PluginHost::AbandonPendingPublishes() {
+  std::map<uint64_t, PendingPublish> pending;
+  {
+    absl::MutexLock lock(&pending_mu_);
+    abandoned_ = true;
+    pending.swap(pending_);
+    events_in_transit_ = 0;
+  }
+  for (auto& [id, p] : pending) {
+    if (p.done) {
+      p.done(
+          absl::UnavailableError("the broker stopped before every plugin had queued the events"));
+    }
+  }
 }
 
 uint64_t PluginHost::Publish(v1::Event event) {

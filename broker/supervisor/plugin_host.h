@@ -93,6 +93,20 @@ class PluginHost : public PluginSupervisor::Listener {
   // plugin's strand for the whole list. Returns the ids, in order. Plugins
   // receive events in id order, also from concurrent publishers.
   std::vector<uint64_t> Publish(std::vector<tracim::plugin::v1::Event> events);
+  // The same, with back-pressure: `done` runs at once (OK) while at most
+  // event_queue_size events are on their way to the plugins' strands, this
+  // call's included; beyond that, once every strand has queued (or dropped)
+  // this call's events (OK, from a strand). UNAVAILABLE once
+  // AbandonPendingPublishes ran (nothing published then). Backend.Publish
+  // answers from `done`: a publisher faster than the io thread waits
+  // instead of piling events up between the RPC and the strands, where no
+  // per-plugin queue limit applies. `done` may run before Publish returns.
+  std::vector<uint64_t> Publish(std::vector<tracim::plugin::v1::Event> events,
+                                std::function<void(absl::Status)> done);
+  // Runs the `done` of every Publish still waiting, with UNAVAILABLE; later
+  // ones run it at once. After the io_context stopped, before the control
+  // server shuts down (which waits for the calls those `done` answer).
+  void AbandonPendingPublishes();
   // The same for one event; returns its id.
   uint64_t Publish(tracim::plugin::v1::Event event);
 
@@ -121,6 +135,20 @@ class PluginHost : public PluginSupervisor::Listener {
   std::function<void()> on_all_settled_;
   absl::Mutex publish_mu_;
   uint64_t next_event_id_ ABSL_GUARDED_BY(publish_mu_) = 1;
+  // Publish calls whose events are on their way to the plugins' strands.
+  struct PendingPublish {
+    size_t strands_left = 0;
+    size_t events = 0;
+    std::function<void(absl::Status)> done;  // null: answered already
+  };
+  void StrandQueued(uint64_t publish) ABSL_LOCKS_EXCLUDED(pending_mu_);
+  absl::Mutex pending_mu_;
+  uint64_t next_publish_ ABSL_GUARDED_BY(pending_mu_) = 0;
+  std::map<uint64_t, PendingPublish> pending_ ABSL_GUARDED_BY(pending_mu_);
+  bool abandoned_ ABSL_GUARDED_BY(pending_mu_) = false;
+  size_t events_in_transit_ ABSL_GUARDED_BY(pending_mu_) = 0;
+  // Options::event_queue_size.
+  size_t max_events_in_transit_ = 10000;
   // Strand only.
   std::set<std::string> settled_;
   bool initial_load_done_ = false;

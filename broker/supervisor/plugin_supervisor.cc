@@ -121,8 +121,12 @@ void PluginSupervisor::HandleRegister(
   });
 }
 
-void PluginSupervisor::Deliver(std::shared_ptr<const EventList> events) {
-  asio::post(strand_, [this, events = std::move(events)] { DoDeliver(*events); });
+void PluginSupervisor::Deliver(std::shared_ptr<const EventList> events,
+                               std::function<void()> queued) {
+  asio::post(strand_, [this, events = std::move(events), queued = std::move(queued)] {
+    DoDeliver(*events);
+    if (queued) queued();
+  });
 }
 
 bool PluginSupervisor::IsCurrentSecret(const std::string& secret) const {

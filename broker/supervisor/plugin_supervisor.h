@@ -127,8 +127,9 @@ class PluginSupervisor {
   // Events in publication order, shared by every plugin's supervisor.
   using EventList = std::vector<std::shared_ptr<const PublishedEvent>>;
   // Queues, in order, the events of `events` whose hook the plugin
-  // subscribed to: one strand hop for the whole list.
-  void Deliver(std::shared_ptr<const EventList> events);
+  // subscribed to: one strand hop for the whole list. `queued`, if set,
+  // runs on the strand once they are queued (or dropped).
+  void Deliver(std::shared_ptr<const EventList> events, std::function<void()> queued = nullptr);
 
   // Operator view (Admin.ListPlugins).
   tracim::plugin::v1::PluginStatus Status() const;

@@ -169,5 +169,30 @@ TEST_F(Events, APluginThatStopsAcknowledgingDoesNotDelayAnotherAndIsAccountedFor
   EXPECT_EQ(good->events_dropped(), 0u);
 }
 
+TEST_F(Events, PublishBeyondOneQueueOfEventsInTransitAnswersOnceThePluginsQueuedThem) {
+  // Back-pressure: a Backend.Publish that would put more than
+  // broker.event_queue_size events on their way to the plugins returns only
+  // after the plugins' strands took them, so a publisher can never run far
+  // ahead of them. Right after it returns, the stuck plugin's counters
+  // already account for every event.
+  StartWith({{"stuck", "no-ack"}},
+            "broker.event_queue_size = 5\nbroker.event_ack_timeout_ms = 600000");
+  std::vector<v1::Event> batch;
+  for (int i = 0; i < 50; ++i) batch.push_back(UserCreated("user" + std::to_string(i)));
+  std::vector<uint64_t> ids;
+  ASSERT_TRUE(broker_.Publish(batch, kToken, &ids).ok());
+  ASSERT_EQ(ids.size(), 50u);
+  auto stuck = broker_.PluginStatus("stuck");
+  ASSERT_TRUE(stuck.has_value());
+  // on_plugins_loaded + 4 events fill the queue (5); 46 are dropped.
+  EXPECT_EQ(stuck->events_queued(), 5u);
+  EXPECT_EQ(stuck->events_dropped(), 46u);
+  batch.resize(6);
+  ASSERT_TRUE(broker_.Publish(batch, kToken, &ids).ok());
+  stuck = broker_.PluginStatus("stuck");
+  ASSERT_TRUE(stuck.has_value());
+  EXPECT_EQ(stuck->events_dropped(), 52u);
+}
+
 }  // namespace
 }  // namespace tracim::testing
