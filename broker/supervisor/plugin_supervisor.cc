@@ -642,20 +642,23 @@ void PluginSupervisor::Terminate(bool polite) {
     call->context.AddMetadata(v1::kSecretMetadataKey, launch_->secret);
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + grace));
     pending_calls_++;
-    launch_->stub->async()->Shutdown(&call->context, &call->request, &call->response,
-                                     [this, call, id, term](grpc::Status status) {
-                                       // A plugin that cannot take the Shutdown call (socket
-                                       // closed, hung server) gets SIGTERM now rather than after
-                                       // the grace.
-                                       if (!status.ok()) {
-                                         asio::post(strand_, [this, id, term] {
-                                           if (!launch_ || launch_->id != id) return;
-                                           stop_timer_.cancel();
-                                           term();
-                                         });
-                                       }
-                                       pending_calls_--;
-                                     });
+    launch_->stub->async()->Shutdown(
+        &call->context, &call->request, &call->response,
+        [this, call, id, term](grpc::Status status) {
+          // A plugin that cannot take the Shutdown call (socket
+          // closed, hung server) gets SIGTERM now rather than after
+          // the grace. CANCELLED came from the plugin's server: it
+          // took the call and is going away (e.g. it shut its server
+          // down before the answer left); it keeps its grace.
+          if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+            asio::post(strand_, [this, id, term] {
+              if (!launch_ || launch_->id != id) return;
+              stop_timer_.cancel();
+              term();
+            });
+          }
+          pending_calls_--;
+        });
     stop_timer_.expires_after(absl::ToChronoNanoseconds(grace));
     stop_timer_.async_wait([term](const boost::system::error_code& ec) {
       if (!ec) term();

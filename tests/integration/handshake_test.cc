@@ -227,6 +227,23 @@ TEST(Stop, CooperativePluginExitsOnShutdownWithoutSignals) {
   EXPECT_THAT(output, Not(HasSubstr("sending SIGTERM")));
 }
 
+TEST(Stop, APluginThatAnswersShutdownCancelledKeepsItsGraceAndExitsWithoutSignals) {
+  // Plugins that shut their gRPC server down hard once asked to stop may
+  // cancel the Shutdown call itself before its answer leaves: they took it,
+  // so no SIGTERM at once.
+  BrokerFixture broker;
+  broker.AddTestPlugin("abrupt", "cancel-shutdown");
+  broker.Start();
+  auto status = broker.WaitForState("abrupt", "ready", kTimeout);
+  ASSERT_TRUE(status.has_value()) << broker.Output();
+  StopCleanly(broker, {status->pid()});
+  std::string output = broker.Output();
+  EXPECT_THAT(output, HasSubstr("test_plugin abrupt shutdown requested: broker stopping"));
+  EXPECT_THAT(output, HasSubstr("plugin 'abrupt' stopped (pid " + std::to_string(status->pid()) +
+                                ", exit code 0)"));
+  EXPECT_THAT(output, Not(HasSubstr("sending SIGTERM")));
+}
+
 TEST(Stop, SigintStopsLikeSigterm) {
   BrokerFixture broker;
   broker.AddTestPlugin("a", "normal");

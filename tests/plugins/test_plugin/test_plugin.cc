@@ -4,7 +4,9 @@
 //
 // Modes: normal, exit-before-register, never-register, bad-secret, no-secret,
 // bad-version, unknown-hook, route-outside, route-duplicate, unreachable,
-// ignore-shutdown, fork-child, no-ack.
+// ignore-shutdown, fork-child, no-ack, cancel-shutdown (takes Shutdown,
+// stops, but answers the call CANCELLED, as a plugin that shuts its server
+// down hard right away would).
 // Faults of a ready plugin (supervision), triggered when on_plugins_loaded
 // arrives: exit0-when-loaded, exit1-when-loaded, segfault-when-loaded,
 // abort-when-loaded, close-socket-when-loaded (stops serving, keeps running),
@@ -112,12 +114,13 @@ class HealthService final : public grpc::health::v1::Health::Service {
 class PluginService final : public v1::Plugin::Service {
  public:
   PluginService(std::string name, std::string secret, bool ignore_shutdown, bool no_ack,
-                bool hang_event = false)
+                bool hang_event = false, bool cancel_shutdown = false)
       : name_(std::move(name)),
         secret_(std::move(secret)),
         ignore_shutdown_(ignore_shutdown),
         no_ack_(no_ack),
-        hang_event_(hang_event) {}
+        hang_event_(hang_event),
+        cancel_shutdown_(cancel_shutdown) {}
 
   grpc::Status Events(grpc::ServerContext* context,
                       grpc::ServerReaderWriter<v1::EventAck, v1::EventBatch>* stream) override {
@@ -157,6 +160,7 @@ class PluginService final : public v1::Plugin::Service {
                 request->reason().c_str(), request->grace_ms(),
                 ignore_shutdown_ ? ", ignored" : "");
     if (!ignore_shutdown_) RequestStop();
+    if (cancel_shutdown_) return grpc::Status(grpc::StatusCode::CANCELLED, "server shutting down");
     return grpc::Status::OK;
   }
 
@@ -176,6 +180,7 @@ class PluginService final : public v1::Plugin::Service {
   // Handles events but never acknowledges them.
   bool no_ack_;
   bool hang_event_;
+  bool cancel_shutdown_;
 };
 
 // alloc-until-limit: 8 MiB at a time, every page touched, until operator new
@@ -308,7 +313,8 @@ int main(int argc, char** argv) {
                 own_group, own_session);
   }
 
-  PluginService service(name, secret, ignore_shutdown, mode == "no-ack", mode == "hang-event");
+  PluginService service(name, secret, ignore_shutdown, mode == "no-ack", mode == "hang-event",
+                        mode == "cancel-shutdown");
   HealthService health(mode == "hang-health");
   std::unique_ptr<grpc::Server> server;
   if (mode != "unreachable") {
