@@ -644,17 +644,20 @@ void PluginSupervisor::Terminate(bool polite) {
     pending_calls_++;
     launch_->stub->async()->Shutdown(
         &call->context, &call->request, &call->response,
-        [this, call, id, term](grpc::Status status) {
-          // A plugin that cannot take the Shutdown call (socket
-          // closed, hung server) gets SIGTERM now rather than after
-          // the grace. CANCELLED came from the plugin's server: it
-          // took the call and is going away (e.g. it shut its server
-          // down before the answer left); it keeps its grace.
-          if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
-            asio::post(strand_, [this, id, term] {
+        [this, call, id, term, grace](grpc::Status status) {
+          // A plugin that cannot take the Shutdown call (socket closed,
+          // hung server) gets SIGTERM after a short wait rather than after
+          // the whole grace. The wait is for plugins that took the call and
+          // are exiting already: one that shuts its server down hard at once
+          // can fail the call (CANCELLED, or UNAVAILABLE as it goes).
+          if (!status.ok()) {
+            asio::post(strand_, [this, id, term, grace] {
               if (!launch_ || launch_->id != id) return;
-              stop_timer_.cancel();
-              term();
+              stop_timer_.expires_after(
+                  absl::ToChronoNanoseconds(std::min(grace, absl::Milliseconds(250))));
+              stop_timer_.async_wait([term](const boost::system::error_code& ec) {
+                if (!ec) term();
+              });
             });
           }
           pending_calls_--;
