@@ -241,8 +241,7 @@ Figures RunWrk(int port, int connections, int seconds, const char* path = "/plug
   const int threads = std::min(connections, 2);
   const std::string cmd = "wrk -t" + std::to_string(threads) + " -c" + std::to_string(connections) +
                           " -d" + std::to_string(seconds) +
-                          "s --latency http://127.0.0.1:" + std::to_string(port) + path +
-                          " 2>&1";
+                          "s --latency http://127.0.0.1:" + std::to_string(port) + path + " 2>&1";
   Figures f;
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return f;
@@ -478,8 +477,8 @@ int main(int argc, char** argv) {
     const double plugins_cpu0 = CpuSeconds(broker.pid(), true) - broker_cpu0;
     Figures b = RunWrk(port, connections, seconds);
     const double broker_cpu = CpuSeconds(broker.pid(), false) - broker_cpu0;
-    const double plugin_cpu = CpuSeconds(broker.pid(), true) - broker_cpu0 - broker_cpu -
-                              plugins_cpu0;
+    const double plugin_cpu =
+        CpuSeconds(broker.pid(), true) - broker_cpu0 - broker_cpu - plugins_cpu0;
     const double direct_cpu0 = CpuSeconds(direct, false);
     Figures d = RunDirect(stub.get(), connections, seconds);
     const double direct_cpu = CpuSeconds(direct, false) - direct_cpu0;
@@ -494,8 +493,8 @@ int main(int argc, char** argv) {
         "plugin %.0f us) | direct %.0f req/s p50 %.0f us p99 %.0f us (plugin CPU/request %.0f us) "
         "| 1 conn: broker p50 %.0f us p99 %.0f us, direct p50 %.0f us p99 %.0f us, HTTP alone "
         "p50 %.0f us\n",
-        r + 1, b.rps, b.p50_us, b.p99_us, b_cpu_us, bp_cpu_us, d.rps, d.p50_us, d.p99_us,
-        d_cpu_us, b1.p50_us, b1.p99_us, d1.p50_us, d1.p99_us, floor1.p50_us);
+        r + 1, b.rps, b.p50_us, b.p99_us, b_cpu_us, bp_cpu_us, d.rps, d.p50_us, d.p99_us, d_cpu_us,
+        b1.p50_us, b1.p99_us, d1.p50_us, d1.p99_us, floor1.p50_us);
     std::fflush(stdout);
     fig["b.rps"].push_back(b.rps);
     fig["b.p50"].push_back(b.p50_us);
