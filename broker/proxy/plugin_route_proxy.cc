@@ -214,6 +214,8 @@ class PluginRouteProxy::Exchange final
       case v1::HttpResponsePart::kHead: {
         if (head_received_) return FailProtocolLocked("sent a second response head");
         head_received_ = true;
+        // Body bytes sent with the head count as the first body part.
+        std::string body = std::move(*in_.mutable_head()->mutable_body());
         absl::StatusOr<HttpResponseHead> head = ToHttpResponseHead(in_.head());
         if (!head.ok()) {
           return FailProtocolLocked(
@@ -222,31 +224,44 @@ class PluginRouteProxy::Exchange final
         // Held until the next part: a response that ends right away (or
         // whose first chunk completes its Content-Length) leaves in one write.
         held_head_ = *std::move(head);
-        ReadLocked();
+        if (body.empty()) {
+          ReadLocked();
+        } else {
+          OnBodyLocked(std::move(body));
+        }
         return;
       }
       case v1::HttpResponsePart::kBody:
         if (!head_received_)
           return FailProtocolLocked("sent a body chunk before the response head");
-        if (flushed_) {
-          WriteToClientLocked(std::nullopt, std::move(*in_.mutable_body()));
-        } else if (held_body_.empty() && held_head_->content_length == in_.body().size()) {
-          // The whole declared body: hold it until the call ends.
-          held_body_ = std::move(*in_.mutable_body());
-          ReadLocked();
-        } else {
-          // Streaming from here on: the head and what was held go out.
-          flushed_ = true;
-          std::optional<HttpResponseHead> head = std::move(held_head_);
-          held_head_.reset();
-          std::string body = std::exchange(held_body_, std::string());
-          body.append(in_.body());
-          WriteToClientLocked(std::move(head), std::move(body));
-        }
+        OnBodyLocked(std::move(*in_.mutable_body()));
         return;
       case v1::HttpResponsePart::PART_NOT_SET:
         ReadLocked();
         return;
+    }
+  }
+
+  // A body part from the plugin, or the bytes it sent with its head.
+  void OnBodyLocked(std::string chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (flushed_) {
+      WriteToClientLocked(std::nullopt, std::move(chunk));
+    } else if (held_body_.empty() && held_head_->content_length == chunk.size()) {
+      // The whole declared body: hold it until the call ends.
+      held_body_ = std::move(chunk);
+      ReadLocked();
+    } else {
+      // Streaming from here on: the head and what was held go out.
+      flushed_ = true;
+      std::optional<HttpResponseHead> head = std::move(held_head_);
+      held_head_.reset();
+      std::string body = std::exchange(held_body_, std::string());
+      if (body.empty()) {
+        body = std::move(chunk);
+      } else {
+        body.append(chunk);
+      }
+      WriteToClientLocked(std::move(head), std::move(body));
     }
   }
 

@@ -314,7 +314,8 @@ class HttpCallReactor final
     }
   }
 
-  // Answers with a whole response from the reactor: head, then the body.
+  // Answers with a whole response from the reactor: the head with the first
+  // chunk, then the other chunks.
   void RespondLocked(HttpResponse response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     phase_ = Phase::kResponding;
     response_ = std::move(response);
@@ -333,6 +334,16 @@ class HttpCallReactor final
       response_.headers.emplace_back("Content-Length", std::to_string(response_.body.size()));
     }
     SetHeadLocked(response_.status, response_.headers);
+    // The first chunk travels with the head: a response of one chunk is a
+    // single message, which ends the call too.
+    body_offset_ = std::min(kResponseChunkBytes, response_.body.size());
+    out_.mutable_head()->set_body(response_.body.data(), body_offset_);
+    if (body_offset_ == response_.body.size()) {
+      finishing_ = true;
+      BreakLocked(absl::CancelledError(kCancelledMessage));
+      StartWriteAndFinish(&out_, grpc::WriteOptions(), grpc::Status::OK);
+      return;
+    }
     writing_ = true;
     StartWrite(&out_);
   }

@@ -77,6 +77,8 @@ class PluginClient {
     v1::HttpResponseHead head;
     std::string body;
     std::vector<size_t> chunk_sizes;
+    // Response messages read, the head included.
+    int messages = 0;
   };
 
   HttpResult Http(const v1::HttpRequestHead& head, const std::vector<std::string>& body,
@@ -94,11 +96,13 @@ class PluginClient {
     HttpResult result;
     v1::HttpResponsePart response;
     while (stream->Read(&response)) {
-      if (response.has_head()) {
-        result.head = response.head();
-      } else {
-        result.body += response.body();
-        result.chunk_sizes.push_back(response.body().size());
+      // Body bytes come with the head (the first chunk) or in parts.
+      const std::string& chunk = response.has_head() ? response.head().body() : response.body();
+      ++result.messages;
+      if (response.has_head()) result.head = response.head();
+      if (!response.has_head() || !chunk.empty()) {
+        result.body += chunk;
+        result.chunk_sizes.push_back(chunk.size());
       }
     }
     result.status = stream->Finish();
@@ -261,6 +265,9 @@ TEST_F(SdkRunPluginTest, ServesHttpWithParamsHeadersUserAndBufferedBody) {
   EXPECT_EQ(result.head.headers(1).name(), "Content-Length");
   EXPECT_EQ(result.head.headers(1).value(), std::to_string(body.size()));
   EXPECT_EQ(result.body, body);
+  // A body of one chunk travels with the head: one message.
+  EXPECT_EQ(result.head.body(), body);
+  EXPECT_EQ(result.messages, 1);
   EXPECT_TRUE(client.Shutdown(5000).ok());
   EXPECT_EQ(child->WaitForExit(kTimeout), 0);
 }
@@ -276,7 +283,10 @@ TEST_F(SdkRunPluginTest, StreamsALargeResponseIn64KiBChunks) {
   auto result = client.Http(head, {});
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();
   EXPECT_EQ(result.head.status(), 200);
+  // The first chunk with the head, then three more parts.
   EXPECT_THAT(result.chunk_sizes, ElementsAre(65536, 65536, 65536, 3392));
+  EXPECT_EQ(result.head.body().size(), 65536u);
+  EXPECT_EQ(result.messages, 4);
   ASSERT_EQ(result.body.size(), 200000u);
   EXPECT_EQ(result.body.substr(0, 27), "abcdefghijklmnopqrstuvwxyza");
   EXPECT_EQ(result.body[199999], static_cast<char>('a' + 199999 % 26));

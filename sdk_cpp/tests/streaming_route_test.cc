@@ -176,11 +176,12 @@ class SdkStreamingRouteTest : public ::testing::Test {
     Exchanged result;
     v1::HttpResponsePart response;
     while (stream->Read(&response)) {
-      if (response.has_head()) {
-        result.head = response.head();
-      } else {
-        result.body += response.body();
-        result.chunk_sizes.push_back(response.body().size());
+      // Body bytes come with the head (the first chunk) or in parts.
+      const std::string& chunk = response.has_head() ? response.head().body() : response.body();
+      if (response.has_head()) result.head = response.head();
+      if (!response.has_head() || !chunk.empty()) {
+        result.body += chunk;
+        result.chunk_sizes.push_back(chunk.size());
       }
     }
     result.status = stream->Finish();
@@ -539,7 +540,9 @@ TEST_F(SdkStreamingRouteTest, BlockedStreamingHandlersStarveNeitherBufferedNorSt
     call.stream->WritesDone();
     v1::HttpResponsePart response;
     std::string body;
-    while (call.stream->Read(&response)) body += response.body();
+    while (call.stream->Read(&response)) {
+      body += response.has_head() ? response.head().body() : response.body();
+    }
     EXPECT_TRUE(call.stream->Finish().ok());
     EXPECT_EQ(body, "x");
   }

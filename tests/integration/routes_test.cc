@@ -298,6 +298,24 @@ TEST_F(RoutesTest, ForwardsToTheMatchingRouteWithParamsAndQuery) {
   EXPECT_EQ(r.Header("Content-Length"), "4");
 }
 
+TEST_F(RoutesTest, BodyBytesSentWithTheHeadComeFirst) {
+  AddRoutePlugin("rp");
+  StartBroker({"rp"});
+  // The whole body with the head, in one message (ping): one response with
+  // its Content-Length, as when the body is a part of its own.
+  Response r = Exchange(Get("/plugins/rp/ping"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "pong");
+  EXPECT_EQ(r.Header("Content-Length"), "4");
+  EXPECT_EQ(r.Header("Transfer-Encoding"), std::nullopt);
+  // Part of it with the head and no length, then another part: streamed.
+  r = Exchange(Get("/plugins/rp/inline-then-more"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "first,second");
+  EXPECT_EQ(r.Header("Transfer-Encoding"), "chunked");
+  EXPECT_EQ(r.Header("Content-Length"), std::nullopt);
+}
+
 TEST_F(RoutesTest, UnknownPluginOrRouteIs404) {
   AddRoutePlugin("rp");
   StartBroker({"rp"});

@@ -235,7 +235,19 @@ class HttpReactor final
   }
 
   void OnHead() {
-    if (route_ == "ping") return Respond(200, "text/plain", "pong");
+    if (route_ == "ping") {
+      // One message: the head carries the whole body.
+      FillHead(200, "text/plain", 4);
+      out_.mutable_head()->set_body("pong");
+      return WriteAndFinish();
+    }
+    if (route_ == "inline-then-more") {
+      // Body bytes with the head (no Content-Length), then one more part.
+      FillHead(200, "text/plain", -1);
+      out_.mutable_head()->set_body("first,");
+      last_body_ = "second";
+      return StartWrite(&out_);
+    }
     if (route_ == "echo") {
       FillHead(200, "application/octet-stream", -1);
       return StartWrite(&out_);
@@ -489,6 +501,7 @@ int main(int argc, char** argv) {
     request.set_version("0.0.1-test");
     request.set_protocol_version(1);
     AddRoute(request, name, "GET", "ping");
+    AddRoute(request, name, "GET", "inline-then-more");
     AddRoute(request, name, "POST", "echo");
     AddRoute(request, name, "PUT", "echo");
     AddRoute(request, name, "GET", "download/{size}");
