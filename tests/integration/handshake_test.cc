@@ -213,35 +213,31 @@ TEST(Stop, EscalatesToSigkillForAPluginIgnoringShutdownAndKillsItsChildren) {
                                 ", killed by signal 9 (SIGKILL))"));
 }
 
-TEST(Stop, CooperativePluginExitsOnShutdownWithoutSignals) {
+// Starts one test plugin in `mode`, stops the broker, and expects the
+// plugin to have taken the Shutdown request and exited 0 without a signal.
+void ExpectExitOnShutdownWithoutSignals(const std::string& name, const std::string& mode) {
   BrokerFixture broker;
-  broker.AddTestPlugin("polite", "normal");
+  broker.AddTestPlugin(name, mode);
   broker.Start();
-  auto status = broker.WaitForState("polite", "ready", kTimeout);
+  auto status = broker.WaitForState(name, "ready", kTimeout);
   ASSERT_TRUE(status.has_value()) << broker.Output();
   StopCleanly(broker, {status->pid()});
   std::string output = broker.Output();
-  EXPECT_THAT(output, HasSubstr("test_plugin polite shutdown requested: broker stopping"));
-  EXPECT_THAT(output, HasSubstr("plugin 'polite' stopped (pid " + std::to_string(status->pid()) +
-                                ", exit code 0)"));
+  EXPECT_THAT(output, HasSubstr("test_plugin " + name + " shutdown requested: broker stopping"));
+  EXPECT_THAT(output, HasSubstr("plugin '" + name + "' stopped (pid " +
+                                std::to_string(status->pid()) + ", exit code 0)"));
   EXPECT_THAT(output, Not(HasSubstr("sending SIGTERM")));
+}
+
+TEST(Stop, CooperativePluginExitsOnShutdownWithoutSignals) {
+  ExpectExitOnShutdownWithoutSignals("polite", "normal");
 }
 
 TEST(Stop, APluginThatAnswersShutdownCancelledKeepsItsGraceAndExitsWithoutSignals) {
   // Plugins that shut their gRPC server down hard once asked to stop may
   // fail the Shutdown call itself before its answer leaves: they took it and
   // exit within the short wait the broker gives a failed call, so no SIGTERM.
-  BrokerFixture broker;
-  broker.AddTestPlugin("abrupt", "cancel-shutdown");
-  broker.Start();
-  auto status = broker.WaitForState("abrupt", "ready", kTimeout);
-  ASSERT_TRUE(status.has_value()) << broker.Output();
-  StopCleanly(broker, {status->pid()});
-  std::string output = broker.Output();
-  EXPECT_THAT(output, HasSubstr("test_plugin abrupt shutdown requested: broker stopping"));
-  EXPECT_THAT(output, HasSubstr("plugin 'abrupt' stopped (pid " + std::to_string(status->pid()) +
-                                ", exit code 0)"));
-  EXPECT_THAT(output, Not(HasSubstr("sending SIGTERM")));
+  ExpectExitOnShutdownWithoutSignals("abrupt", "cancel-shutdown");
 }
 
 TEST(Stop, SigintStopsLikeSigterm) {
