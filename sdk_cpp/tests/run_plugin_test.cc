@@ -15,6 +15,7 @@
 #include "grpc_health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "sdk_cpp/tests/fake_broker.h"
+#include "sdk_cpp/tests/http_exchange.h"
 #include "tracim/plugin/v1/handshake.h"
 #include "tracim/plugin/v1/plugin.grpc.pb.h"
 
@@ -72,41 +73,11 @@ class PluginClient {
     return {acked, stream->Finish()};
   }
 
-  struct HttpResult {
-    grpc::Status status;
-    v1::HttpResponseHead head;
-    std::string body;
-    std::vector<size_t> chunk_sizes;
-    // Response messages read, the head included.
-    int messages = 0;
-  };
-
-  HttpResult Http(const v1::HttpRequestHead& head, const std::vector<std::string>& body,
-                  const std::string& secret = kSecret) {
+  tracim::plugin::testing::HttpExchange Http(const v1::HttpRequestHead& head,
+                                             const std::vector<std::string>& body,
+                                             const std::string& secret = kSecret) {
     auto context = Context(secret);
-    auto stream = plugin_->HandleHttp(context.get());
-    v1::HttpRequestPart part;
-    *part.mutable_head() = head;
-    stream->Write(part);
-    for (const std::string& chunk : body) {
-      part.set_body(chunk);
-      stream->Write(part);
-    }
-    stream->WritesDone();
-    HttpResult result;
-    v1::HttpResponsePart response;
-    while (stream->Read(&response)) {
-      // Body bytes come with the head (the first chunk) or in parts.
-      const std::string& chunk = response.has_head() ? response.head().body() : response.body();
-      ++result.messages;
-      if (response.has_head()) result.head = response.head();
-      if (!response.has_head() || !chunk.empty()) {
-        result.body += chunk;
-        result.chunk_sizes.push_back(chunk.size());
-      }
-    }
-    result.status = stream->Finish();
-    return result;
+    return tracim::plugin::testing::ExchangeHttp(*plugin_, *context, head, body);
   }
 
   v1::Plugin::Stub& plugin() { return *plugin_; }
@@ -254,19 +225,20 @@ TEST_F(SdkRunPluginTest, ServesHttpWithParamsHeadersUserAndBufferedBody) {
   head.set_request_id("req-1");
   auto result = client.Http(head, {"part one, ", "part two"});
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();
-  EXPECT_EQ(result.head.status(), 200);
+  ASSERT_TRUE(result.head.has_value());
+  EXPECT_EQ(result.head->status(), 200);
   const std::string body =
       R"({"word":"hello","route":"/plugins/test/echo/{word}","query":"a=1","x_test":"yes",)"
       R"("body":"part one, part two","user":"bob","request_id":"req-1"})";
   // The SDK declares the length of a buffered body.
-  ASSERT_EQ(result.head.headers_size(), 2);
-  EXPECT_EQ(result.head.headers(0).name(), "Content-Type");
-  EXPECT_EQ(result.head.headers(0).value(), "application/json");
-  EXPECT_EQ(result.head.headers(1).name(), "Content-Length");
-  EXPECT_EQ(result.head.headers(1).value(), std::to_string(body.size()));
+  ASSERT_EQ(result.head->headers_size(), 2);
+  EXPECT_EQ(result.head->headers(0).name(), "Content-Type");
+  EXPECT_EQ(result.head->headers(0).value(), "application/json");
+  EXPECT_EQ(result.head->headers(1).name(), "Content-Length");
+  EXPECT_EQ(result.head->headers(1).value(), std::to_string(body.size()));
   EXPECT_EQ(result.body, body);
   // A body of one chunk travels with the head: one message.
-  EXPECT_EQ(result.head.body(), body);
+  EXPECT_EQ(result.head->body(), body);
   EXPECT_EQ(result.messages, 1);
   EXPECT_TRUE(client.Shutdown(5000).ok());
   EXPECT_EQ(child->WaitForExit(kTimeout), 0);
@@ -282,10 +254,11 @@ TEST_F(SdkRunPluginTest, StreamsALargeResponseIn64KiBChunks) {
   head.set_route("/plugins/test/big");
   auto result = client.Http(head, {});
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();
-  EXPECT_EQ(result.head.status(), 200);
+  ASSERT_TRUE(result.head.has_value());
+  EXPECT_EQ(result.head->status(), 200);
   // The first chunk with the head, then three more parts.
   EXPECT_THAT(result.chunk_sizes, ElementsAre(65536, 65536, 65536, 3392));
-  EXPECT_EQ(result.head.body().size(), 65536u);
+  EXPECT_EQ(result.head->body().size(), 65536u);
   EXPECT_EQ(result.messages, 4);
   ASSERT_EQ(result.body.size(), 200000u);
   EXPECT_EQ(result.body.substr(0, 27), "abcdefghijklmnopqrstuvwxyza");
@@ -303,7 +276,8 @@ TEST_F(SdkRunPluginTest, AnswersAThrowingRouteWith500AndLogsIt) {
   head.set_route("/plugins/test/throw");
   auto result = client.Http(head, {});
   ASSERT_TRUE(result.status.ok());
-  EXPECT_EQ(result.head.status(), 500);
+  ASSERT_TRUE(result.head.has_value());
+  EXPECT_EQ(result.head->status(), 500);
   EXPECT_EQ(result.body, R"({"message":"route failed"})");
   EXPECT_TRUE(child->WaitForStderrLine("[ERROR] route GET /plugins/test/throw threw: route failed",
                                        kTimeout));
@@ -321,7 +295,8 @@ TEST_F(SdkRunPluginTest, ServesAStreamingRoute) {
   head.set_content_length(7);
   auto result = client.Http(head, {"one", "", "two", "!"});
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();
-  EXPECT_EQ(result.head.status(), 200);
+  ASSERT_TRUE(result.head.has_value());
+  EXPECT_EQ(result.head->status(), 200);
   EXPECT_EQ(result.body, "onetwo!");
   EXPECT_THAT(result.chunk_sizes, ElementsAre(3, 3, 1));
   EXPECT_TRUE(client.Shutdown(5000).ok());
@@ -473,7 +448,8 @@ TEST_F(SdkRunPluginTest, HelloWorldSharedLibraryRunsEndToEnd) {
   head.set_path("/plugins/hello_world/user");
   head.set_route("/plugins/hello_world/user");
   auto anonymous = client.Http(head, {});
-  EXPECT_EQ(anonymous.head.status(), 401);
+  ASSERT_TRUE(anonymous.head.has_value());
+  EXPECT_EQ(anonymous.head->status(), 401);
   EXPECT_EQ(anonymous.body, R"({"message":"authentication required"})");
   head.mutable_user()->set_user_id(1);
   head.mutable_user()->set_public_name("Global manager");
@@ -481,7 +457,8 @@ TEST_F(SdkRunPluginTest, HelloWorldSharedLibraryRunsEndToEnd) {
   head.mutable_user()->set_email("admin@admin.admin");
   head.mutable_user()->set_profile("administrators");
   auto user = client.Http(head, {});
-  EXPECT_EQ(user.head.status(), 200);
+  ASSERT_TRUE(user.head.has_value());
+  EXPECT_EQ(user.head->status(), 200);
   EXPECT_EQ(user.body, R"({"user_id":1,"public_name":"Global manager","username":"admin",)"
                        R"("email":"admin@admin.admin","profile":"administrators"})");
 

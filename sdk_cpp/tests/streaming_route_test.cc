@@ -27,6 +27,7 @@
 #include "sdk_cpp/src/plugin_registry.h"
 #include "sdk_cpp/src/plugin_service.h"
 #include "sdk_cpp/src/work_queue.h"
+#include "sdk_cpp/tests/http_exchange.h"
 #include "tests/common/temp_dir.h"
 #include "tracim/plugin/plugin.h"
 #include "tracim/plugin/v1/handshake.h"
@@ -107,12 +108,7 @@ v1::HttpRequestHead Head(const std::string& method, const std::string& path,
   return head;
 }
 
-struct Exchanged {
-  grpc::Status status;
-  std::optional<v1::HttpResponseHead> head;
-  std::string body;
-  std::vector<size_t> chunk_sizes;
-};
+using Exchanged = tracim::plugin::testing::HttpExchange;
 
 class SdkStreamingRouteTest : public ::testing::Test {
  protected:
@@ -164,28 +160,7 @@ class SdkStreamingRouteTest : public ::testing::Test {
   // Sends `head` and `body`, half-closes, then reads the whole response.
   Exchanged Exchange(const v1::HttpRequestHead& head, const std::vector<std::string>& body) {
     auto context = Context();
-    auto stream = stub_->HandleHttp(context.get());
-    v1::HttpRequestPart part;
-    *part.mutable_head() = head;
-    stream->Write(part);
-    for (const std::string& chunk : body) {
-      part.set_body(chunk);
-      stream->Write(part);
-    }
-    stream->WritesDone();
-    Exchanged result;
-    v1::HttpResponsePart response;
-    while (stream->Read(&response)) {
-      // Body bytes come with the head (the first chunk) or in parts.
-      const std::string& chunk = response.has_head() ? response.head().body() : response.body();
-      if (response.has_head()) result.head = response.head();
-      if (!response.has_head() || !chunk.empty()) {
-        result.body += chunk;
-        result.chunk_sizes.push_back(chunk.size());
-      }
-    }
-    result.status = stream->Finish();
-    return result;
+    return tracim::plugin::testing::ExchangeHttp(*stub_, *context, head, body);
   }
 
   std::vector<std::string> log_lines() {
