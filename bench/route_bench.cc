@@ -309,13 +309,22 @@ class DirectLoad {
       StartCall();
     }
     void OnReadDone(bool ok) override {
-      if (ok) StartRead(&in_);
+      if (!ok) return;
+      if (in_.has_head()) {
+        http_status_ = in_.head().status();
+        body_ += in_.head().body();
+      } else {
+        body_ += in_.body();
+      }
+      StartRead(&in_);
     }
     void OnDone(const grpc::Status& status) override {
       const double us = std::chrono::duration<double, std::micro>(Clock::now() - start_).count();
+      // Counted only if the plugin really answered the ping.
+      const bool ok = status.ok() && http_status_ == 200 && body_ == "pong";
       DirectLoad* load = load_;
       delete this;
-      load->Done(status.ok(), us);
+      load->Done(ok, us);
     }
 
    private:
@@ -324,6 +333,8 @@ class DirectLoad {
     grpc::ClientContext context_;
     v1::HttpRequestPart out_;
     v1::HttpResponsePart in_;
+    int http_status_ = 0;
+    std::string body_;
   };
 
   void Done(bool ok, double us) {
