@@ -39,6 +39,7 @@
 #include <string>
 #include <thread>
 
+#include "tests/plugins/common/plugin_process.h"
 #include "tracim/plugin/v1/broker.grpc.pb.h"
 #include "tracim/plugin/v1/handshake.h"
 #include "tracim/plugin/v1/plugin.grpc.pb.h"
@@ -49,20 +50,8 @@ namespace v1 = tracim::plugin::v1;
 
 constexpr size_t kChunkBytes = 64 * 1024;
 
-std::string Env(const char* name) {
-  const char* v = getenv(name);
-  return v == nullptr ? "" : v;
-}
-
-std::mutex stop_mu;
-std::condition_variable stop_cv;
-bool stop_requested = false;
-
-void RequestStop() {
-  std::lock_guard<std::mutex> lock(stop_mu);
-  stop_requested = true;
-  stop_cv.notify_all();
-}
+using tracim::testing::Env;
+using tracim::testing::RequestStop;
 
 std::string JsonString(const std::string& s) {
   std::string out = "\"";
@@ -466,17 +455,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "route_plugin: not started by the broker\n");
     return 2;
   }
-  // SIGTERM/SIGINT: stop like a Shutdown RPC, from a thread (not a handler).
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([set] {
-    int sig;
-    sigwait(&set, &sig);
-    RequestStop();
-  }).detach();
+  // SIGTERM/SIGINT: stop like a Shutdown RPC.
+  tracim::testing::StopOnSignals();
 
   RoutePluginService service(name, secret, broker);
   grpc::EnableDefaultHealthCheckService(true);
@@ -528,10 +508,7 @@ int main(int argc, char** argv) {
     std::printf("route_plugin %s registered\n", name.c_str());
   }
 
-  {
-    std::unique_lock<std::mutex> lock(stop_mu);
-    stop_cv.wait(lock, [] { return stop_requested; });
-  }
+  tracim::testing::WaitForStop();
   std::printf("route_plugin %s exiting\n", name.c_str());
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   return 0;

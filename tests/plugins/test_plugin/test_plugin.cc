@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "grpc_health/v1/health.grpc.pb.h"
+#include "tests/plugins/common/plugin_process.h"
 #include "tracim/plugin/v1/broker.grpc.pb.h"
 #include "tracim/plugin/v1/handshake.h"
 #include "tracim/plugin/v1/plugin.grpc.pb.h"
@@ -50,20 +51,9 @@ namespace {
 
 namespace v1 = tracim::plugin::v1;
 
-std::string Env(const char* name) {
-  const char* v = getenv(name);
-  return v == nullptr ? "" : v;
-}
-
-std::mutex mu;
-std::condition_variable cv;
-bool stop_requested = false;
-
-void RequestStop() {
-  std::lock_guard<std::mutex> lock(mu);
-  stop_requested = true;
-  cv.notify_all();
-}
+using tracim::testing::Env;
+using tracim::testing::RequestStop;
+using tracim::testing::WaitForStop;
 
 // What to do once on_plugins_loaded arrived (the plugin is ready).
 std::string when_loaded;
@@ -98,10 +88,7 @@ class HealthService final : public grpc::health::v1::Health::Service {
   explicit HealthService(bool hang_after_first) : hang_after_first_(hang_after_first) {}
   grpc::Status Check(grpc::ServerContext*, const grpc::health::v1::HealthCheckRequest*,
                      grpc::health::v1::HealthCheckResponse* response) override {
-    if (hang_after_first_ && checks_++ > 0) {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [] { return stop_requested; });
-    }
+    if (hang_after_first_ && checks_++ > 0) WaitForStop();
     response->set_status(grpc::health::v1::HealthCheckResponse::SERVING);
     return grpc::Status::OK;
   }
@@ -142,8 +129,7 @@ class PluginService final : public v1::Plugin::Service {
         if (e.has_plugins_loaded()) OnLoaded(name_);
         if (hang_event_ && e.hook() == "on_user_created") {
           std::printf("test_plugin %s hangs in on_user_created\n", name_.c_str());
-          std::unique_lock<std::mutex> lock(mu);
-          cv.wait(lock, [] { return stop_requested; });
+          WaitForStop();
           return grpc::Status::OK;
         }
         ack.add_event_ids(e.event_id());
@@ -261,19 +247,9 @@ int main(int argc, char** argv) {
   if (ignore_shutdown) {
     signal(SIGTERM, SIG_IGN);
   } else {
-    // SIGTERM/SIGINT: stop like a Shutdown RPC. Blocked here, waited for by a
-    // thread, so that no handler runs inside gRPC.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    std::thread([set] {
-      int sig;
-      sigwait(&set, &sig);
-      std::printf("test_plugin got signal %d\n", sig);
-      RequestStop();
-    }).detach();
+    // SIGTERM/SIGINT: stop like a Shutdown RPC.
+    tracim::testing::StopOnSignals(
+        [](int sig) { std::printf("test_plugin got signal %d\n", sig); });
   }
   if (mode == "fork-child") {
     pid_t child = fork();
@@ -373,10 +349,7 @@ int main(int argc, char** argv) {
   }
   if (mode == "alloc-after-register") AllocateUntilLimit(name);
 
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [] { return stop_requested; });
-  }
+  WaitForStop();
   std::printf("test_plugin %s exiting\n", name.c_str());
   // Cancels the broker's open Events stream at once.
   if (server) server->Shutdown(std::chrono::system_clock::now());
