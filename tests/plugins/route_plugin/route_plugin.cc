@@ -27,11 +27,9 @@
 // the benchmark calls it directly with its own secret).
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -226,8 +224,9 @@ class HttpReactor final
   void OnHead() {
     if (route_ == "ping") {
       // One message: the head carries the whole body.
-      FillHead(200, "text/plain", 4);
-      out_.mutable_head()->set_body("pong");
+      const std::string body = "pong";
+      FillHead(200, "text/plain", static_cast<int64_t>(body.size()));
+      out_.mutable_head()->set_body(body);
       return WriteAndFinish();
     }
     if (route_ == "inline-then-more") {
