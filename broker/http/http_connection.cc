@@ -4,6 +4,7 @@
 #include <array>
 #include <exception>
 #include <limits>
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -31,6 +32,10 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
 }
 
 absl::Status ClientGone() { return absl::CancelledError("client closed the connection"); }
+
+// How many connections' code this thread is running (0 or 1): TryRunHere
+// never runs from inside a strand handler or another TryRunHere.
+thread_local int t_inside_connection = 0;
 
 std::string ToString(boost::beast::string_view s) { return std::string(s.data(), s.size()); }
 
@@ -78,6 +83,13 @@ class StreamImpl final : public HttpStream {
                        cb = std::move(on_written)]() mutable {
       c->StreamRespond(seq, std::move(r), std::move(cb));
     });
+  }
+  void RespondFromHere(HttpResponse response, WriteCallback on_written) override {
+    if (connection_->TryRunHere(
+            [&] { return connection_->RespondHere(seq_, response, on_written); })) {
+      return;
+    }
+    Respond(std::move(response), std::move(on_written));
   }
   void Abort() override {
     connection_->Post([c = connection_, seq = seq_] { c->StreamAbort(seq); });
@@ -127,9 +139,47 @@ HttpConnection::~HttpConnection() {
   if (!closed_) core_->ConnectionClosed(this);
 }
 
+class HttpConnection::Entered {
+ public:
+  explicit Entered(HttpConnection& c) : lock_(c.mu_) { ++t_inside_connection; }
+  Entered(HttpConnection& c, std::adopt_lock_t) : lock_(c.mu_, std::adopt_lock) {
+    ++t_inside_connection;
+  }
+  ~Entered() { --t_inside_connection; }
+  Entered(const Entered&) = delete;
+  Entered& operator=(const Entered&) = delete;
+
+ private:
+  std::lock_guard<std::mutex> lock_;
+};
+
+// Every posted `f` holds a reference to the connection, which keeps `this`
+// alive while it runs.
 template <typename F>
 void HttpConnection::Post(F&& f) {
-  asio::post(executor_, std::forward<F>(f));
+  posted_.fetch_add(1, std::memory_order_relaxed);
+  asio::post(executor_, [this, f = std::forward<F>(f)]() mutable {
+    const Entered entered(*this);
+    posted_.fetch_sub(1, std::memory_order_relaxed);
+    f();
+  });
+}
+
+template <typename F>
+bool HttpConnection::TryRunHere(F&& f) {
+  if (t_inside_connection > 0 || !mu_.try_lock()) return false;
+  const Entered entered(*this, std::adopt_lock);
+  // Read under mu_, which every posted handler takes before it counts
+  // itself as run: 0 means whatever this thread posted earlier is done.
+  if (posted_.load(std::memory_order_relaxed) != 0) return false;
+  return std::forward<F>(f)();
+}
+
+bool HttpConnection::RespondHere(uint64_t seq, HttpResponse& response, WriteDone& cb) {
+  // A failure is left to StreamRespond, on the strand, which reports it.
+  if (!CheckResponseStart(seq, response.status, response.headers).ok()) return false;
+  QueueResponse(std::move(response), /*close=*/false, CompleteExchange(seq, std::move(cb)));
+  return true;
 }
 
 void HttpConnection::Start() {
@@ -309,8 +359,10 @@ void HttpConnection::ReadMore(ReadFor what) {
   const auto space = buffer_.prepare(std::min<size_t>(room, core_->options().body_chunk_bytes));
   read_pending_ = true;
   ArmReadTimer();
-  socket_.async_read_some(
-      space, [self = shared_from_this()](error_code ec, size_t n) { self->OnRead(ec, n); });
+  socket_.async_read_some(space, [self = shared_from_this()](error_code ec, size_t n) {
+    const Entered entered(*self);
+    self->OnRead(ec, n);
+  });
 }
 
 void HttpConnection::ArmReadTimer() {
@@ -329,6 +381,7 @@ void HttpConnection::ArmReadTimer() {
   const uint64_t gen = ++read_timer_gen_;
   read_timer_.expires_at(deadline);
   read_timer_.async_wait([self = shared_from_this(), gen](error_code ec) {
+    const Entered entered(*self);
     if (ec || gen != self->read_timer_gen_) return;
     self->OnReadTimeout();
   });
@@ -791,12 +844,15 @@ void HttpConnection::WriteNext() {
   const uint64_t gen = ++write_timer_gen_;
   write_timer_.expires_after(ToChrono(core_->options().write_idle_timeout));
   write_timer_.async_wait([self = shared_from_this(), gen](error_code ec) {
+    const Entered entered(*self);
     if (ec || gen != self->write_timer_gen_ || self->closed_) return;
     self->core_->counters().timeouts++;
     self->FinalClose(absl::DeadlineExceededError("client too slow reading the response"));
   });
-  asio::async_write(socket_, buffers,
-                    [self = shared_from_this()](error_code ec, size_t n) { self->OnWrite(ec, n); });
+  asio::async_write(socket_, buffers, [self = shared_from_this()](error_code ec, size_t n) {
+    const Entered entered(*self);
+    self->OnWrite(ec, n);
+  });
 }
 
 void HttpConnection::OnWrite(error_code ec, size_t n) {

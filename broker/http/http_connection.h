@@ -4,17 +4,21 @@
 // router's handlers, writes responses through one ordered queue, enforces
 // limits and timeouts, and closes with a lingering drain.
 //
-// Threading: every member runs on the connection's strand (`executor_`).
-// The public methods, HttpStream calls and HttpResponder calls may come from
-// any thread: they post onto the strand.
+// Threading: every member runs on the connection's strand (`executor_`)
+// with `mu_` held, or — for HttpStream::RespondFromHere, when the connection
+// is free — on the caller's thread with `mu_` held (TryRunHere). The public
+// methods, HttpStream calls and HttpResponder calls may come from any
+// thread: they post onto the strand.
 #ifndef TRACIM_BROKER_HTTP_HTTP_CONNECTION_H_
 #define TRACIM_BROKER_HTTP_HTTP_CONNECTION_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -99,8 +103,27 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     WriteDone done;
   };
 
+  // Holds `mu_` for code running as the strand: every strand handler and
+  // TryRunHere. Marks the thread as inside a connection meanwhile.
+  class Entered;
+
+  // Runs `f` on the strand (with `mu_` held).
   template <typename F>
   void Post(F&& f);
+  // Runs `f()` on this thread, as if on the strand, when it can be done at
+  // once: no handler posted to the connection is waiting (so nothing this
+  // thread asked for earlier runs after it), `mu_` is free, and this thread
+  // is not running connection code already (no re-entry from a callback).
+  // `f` returns whether it did the work; when it cannot (say, the exchange
+  // ended), it must change nothing, and the caller posts instead. `f` must
+  // not call handler callbacks: they run on the strand, never inline.
+  // Returns false when `f` did not run or did not do the work.
+  template <typename F>
+  bool TryRunHere(F&& f);
+  // StreamRespond for TryRunHere: the response is queued (and its write
+  // started on this thread) if StreamRespond would accept it; otherwise
+  // nothing changes and false is returned.
+  bool RespondHere(uint64_t seq, HttpResponse& response, WriteDone& cb);
 
   // Request reading.
   void DoStart();
@@ -169,6 +192,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   const std::shared_ptr<ServerCore> core_;
   const boost::asio::any_io_executor executor_;
+  // Held by whatever runs connection code (see Threading above). Only
+  // TryRunHere can find it taken, and it never waits for it.
+  std::mutex mu_;
+  // Handlers posted by Post() that have not run yet.
+  std::atomic<uint32_t> posted_{0};
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer read_timer_;
   boost::asio::steady_timer write_timer_;

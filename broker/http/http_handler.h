@@ -99,6 +99,12 @@ class HttpStream {
   // The whole response at once, instead of WriteHead/WriteBody/Finish, e.g.
   // a 502 JSON error. kFailedPrecondition if a response was started.
   virtual void Respond(HttpResponse response, WriteCallback on_written) = 0;
+  // Respond, with the write started on the calling thread (before this
+  // returns) when the connection is free at that moment; else exactly
+  // Respond. It spares the response a hand-over to the io thread — less
+  // latency for a caller with nothing else to do, more work on its thread.
+  // Callbacks still run on the strand, later.
+  virtual void RespondFromHere(HttpResponse response, WriteCallback on_written) = 0;
 
   // Cuts the connection now, for failures after the head went out (the
   // client sees a truncated response). Pending callbacks get kCancelled.

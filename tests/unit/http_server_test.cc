@@ -1079,6 +1079,170 @@ TEST_F(HttpServerTest, ReleasingTheStreamWithoutAnsweringGets500) {
   EXPECT_EQ(res.body(), R"({"code":"internal_error","message":"the request handler failed"})");
 }
 
+// --- RespondFromHere ---------------------------------------------------------------
+
+// Holds the stream a streaming handler was given, for the test's thread.
+struct StreamSlot {
+  absl::Mutex mu;
+  std::shared_ptr<HttpStream> stream ABSL_GUARDED_BY(mu);
+
+  HttpHandler Handler() {
+    return HttpHandler::Streaming([this](std::shared_ptr<HttpStream> s) {
+      absl::MutexLock lock(&mu);
+      stream = std::move(s);
+    });
+  }
+  // Waits for the next request's stream and takes it.
+  std::shared_ptr<HttpStream> Take() {
+    absl::MutexLock lock(&mu);
+    mu.AwaitWithTimeout(absl::Condition(
+                            +[](std::shared_ptr<HttpStream>* s) { return *s != nullptr; }, &stream),
+                        absl::Seconds(10));
+    return std::move(stream);
+  }
+};
+
+// What a write callback saw, and on which thread.
+struct WriteOutcome {
+  absl::Mutex mu;
+  std::optional<absl::Status> status ABSL_GUARDED_BY(mu);
+  std::thread::id thread ABSL_GUARDED_BY(mu);
+
+  HttpStream::WriteCallback Callback() {
+    return [this](absl::Status s) {
+      absl::MutexLock lock(&mu);
+      status = std::move(s);
+      thread = std::this_thread::get_id();
+    };
+  }
+  bool Ran() {
+    absl::MutexLock lock(&mu);
+    return status.has_value();
+  }
+  // Waits for the callback; its status and thread.
+  std::pair<absl::Status, std::thread::id> Wait() {
+    EXPECT_TRUE(WaitUntil([this] { return Ran(); }));
+    absl::MutexLock lock(&mu);
+    return {status.value_or(absl::UnknownError("the callback never ran")), thread};
+  }
+};
+
+TEST_F(HttpServerTest, RespondFromHereWritesOnTheCallersThreadWhileTheIoThreadIsBusy) {
+  StreamSlot slot;
+  absl::Notification io_blocked;
+  absl::Notification release_io;
+  HttpRouter router;
+  ASSERT_TRUE(router.AddPrefix("/plugins/", slot.Handler()).ok());
+  // Holds the server's only io thread (handlers must not block; this one
+  // does, to show who writes the other connection's response).
+  ASSERT_TRUE(router
+                  .AddPrefix("/api/", HttpHandler::Simple([&](HttpRequest, HttpResponder respond) {
+                               io_blocked.Notify();
+                               // Longer than the client's read deadline.
+                               release_io.WaitForNotificationWithTimeout(absl::Seconds(30));
+                               respond(TextResponse(200, "released"));
+                             }))
+                  .ok());
+  StartServer(std::move(router));
+  TestClient client(port());
+  ASSERT_FALSE(client.Send(Get("/plugins/p/x")));
+  std::shared_ptr<HttpStream> stream = slot.Take();
+  ASSERT_NE(stream, nullptr);
+  TestClient blocker(port());
+  ASSERT_FALSE(blocker.Send(Get("/api/block")));
+  ASSERT_TRUE(io_blocked.WaitForNotificationWithTimeout(absl::Seconds(10)));
+
+  WriteOutcome written;
+  stream->RespondFromHere(TextResponse(200, "from here"), written.Callback());
+  // The io thread is still held: the bytes were sent by this thread.
+  const auto res = client.ReadResponse();
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), "from here");
+  EXPECT_EQ(Header(res, "X-Request-Id"), stream->request().request_id);
+  // The callback runs on the strand, not in the call.
+  EXPECT_FALSE(written.Ran());
+  release_io.Notify();
+  const auto [status, thread] = written.Wait();
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(thread, io_thread_.get_id());
+  EXPECT_EQ(blocker.ReadResponse().body(), "released");
+  stream.reset();
+
+  // The connection goes on with its next request.
+  ASSERT_FALSE(client.Send(Get("/plugins/p/y")));
+  stream = slot.Take();
+  ASSERT_NE(stream, nullptr);
+  EXPECT_EQ(stream->request().path, "/plugins/p/y");
+  stream->RespondFromHere(TextResponse(201, "again"), nullptr);
+  const auto second = client.ReadResponse();
+  EXPECT_EQ(second.result_int(), 201);
+  EXPECT_EQ(second.body(), "again");
+}
+
+TEST_F(HttpServerTest, RespondFromHereComesAfterWhatTheSameThreadAskedBefore) {
+  StreamSlot slot;
+  HttpRouter router;
+  ASSERT_TRUE(router.AddPrefix("/plugins/", slot.Handler()).ok());
+  StartServer(std::move(router));
+  TestClient client(port());
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_FALSE(client.Send(Get("/plugins/p/x")));
+    std::shared_ptr<HttpStream> stream = slot.Take();
+    ASSERT_NE(stream, nullptr);
+    // Posted first: the strand starts the response before RespondFromHere
+    // may look at the connection.
+    stream->WriteHead(HttpResponseHead{200, {}, 2}, nullptr);
+    WriteOutcome late;
+    stream->RespondFromHere(TextResponse(201, "too late"), late.Callback());
+    stream->WriteBody("ok", nullptr);
+    stream->Finish(nullptr);
+    const auto res = client.ReadResponse();
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_EQ(res.body(), "ok");
+    const auto [status, thread] = late.Wait();
+    EXPECT_EQ(status, absl::FailedPreconditionError("the response was already started"));
+    EXPECT_EQ(thread, io_thread_.get_id());
+  }
+}
+
+TEST_F(HttpServerTest, RespondFromHereReportsAnInvalidHeadOnTheStrandAndTheExchangeGoesOn) {
+  StreamSlot slot;
+  WriteOutcome in_handler;
+  HttpRouter router;
+  ASSERT_TRUE(router.AddPrefix("/plugins/", slot.Handler()).ok());
+  // Called on the strand itself: RespondFromHere is then plain Respond.
+  ASSERT_TRUE(router
+                  .AddPrefix("/inline/", HttpHandler::Streaming([&](std::shared_ptr<HttpStream> s) {
+                               s->RespondFromHere(TextResponse(202, "inline"),
+                                                  in_handler.Callback());
+                             }))
+                  .ok());
+  StartServer(std::move(router));
+  TestClient client(port());
+  ASSERT_FALSE(client.Send(Get("/plugins/p/x")));
+  std::shared_ptr<HttpStream> stream = slot.Take();
+  ASSERT_NE(stream, nullptr);
+  HttpResponse bad = TextResponse(200, "bad");
+  bad.headers.Add("Bad Name", "x");
+  WriteOutcome refused;
+  stream->RespondFromHere(std::move(bad), refused.Callback());
+  const auto [status, thread] = refused.Wait();
+  EXPECT_EQ(status, absl::InvalidArgumentError("response header name 'Bad Name' is not a token"));
+  EXPECT_EQ(thread, io_thread_.get_id());
+  stream->RespondFromHere(TextResponse(200, "good"), nullptr);
+  const auto res = client.ReadResponse();
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), "good");
+
+  ASSERT_FALSE(client.Send(Get("/inline/x")));
+  const auto inline_res = client.ReadResponse();
+  EXPECT_EQ(inline_res.result_int(), 202);
+  EXPECT_EQ(inline_res.body(), "inline");
+  const auto [inline_status, inline_thread] = in_handler.Wait();
+  EXPECT_TRUE(inline_status.ok()) << inline_status;
+  EXPECT_EQ(inline_thread, io_thread_.get_id());
+}
+
 // --- Stop ----------------------------------------------------------------------
 
 TEST_F(HttpServerTest, StopLetsTheInFlightRequestFinishAndClosesIdleConnections) {
