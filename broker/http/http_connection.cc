@@ -153,18 +153,20 @@ class HttpConnection::Entered {
   std::lock_guard<std::mutex> lock_;
 };
 
-// Every posted `f` holds a reference to the connection, which keeps `this`
-// alive while it runs.
 template <typename F>
 void HttpConnection::Post(F&& f) {
   posted_.fetch_add(1, std::memory_order_relaxed);
-  asio::post(executor_, [this, f = std::forward<F>(f)]() mutable {
-    const Entered entered(*this);
-    posted_.fetch_sub(1, std::memory_order_relaxed);
+  asio::post(executor_, [self = shared_from_this(), f = std::forward<F>(f)]() mutable {
+    const Entered entered(*self);
+    self->posted_.fetch_sub(1, std::memory_order_relaxed);
     f();
   });
 }
 
+// The socket: besides the strand, only code under mu_ uses it, and that
+// code starts a write only when none is pending (QueueWrite). So the steps
+// async_write takes on the strand without mu_ (a partial write's
+// continuation) never meet it; reads are independent operations.
 template <typename F>
 bool HttpConnection::TryRunHere(F&& f) {
   if (t_inside_connection > 0 || !mu_.try_lock()) return false;
@@ -836,6 +838,8 @@ void HttpConnection::QueueWrite(std::string head, std::string body, std::string 
   if (!write_pending_) WriteNext();
 }
 
+// Under mu_ (see TryRunHere): until OnWrite, the composed write below may
+// use socket_ on the strand without it, so nothing else may start a write.
 void HttpConnection::WriteNext() {
   WriteOp& op = writes_.front();
   const std::array<asio::const_buffer, 3> buffers = {asio::buffer(op.head), asio::buffer(op.body),

@@ -6,9 +6,10 @@
 //
 // Threading: every member runs on the connection's strand (`executor_`)
 // with `mu_` held, or — for HttpStream::RespondFromHere, when the connection
-// is free — on the caller's thread with `mu_` held (TryRunHere). The public
-// methods, HttpStream calls and HttpResponder calls may come from any
-// thread: they post onto the strand.
+// is free — on the caller's thread with `mu_` held (TryRunHere). (Asio's
+// composed write also uses `socket_` on the strand between partial writes,
+// without `mu_`: see WriteNext.) The public methods, HttpStream calls and
+// HttpResponder calls may come from any thread: they post onto the strand.
 #ifndef TRACIM_BROKER_HTTP_HTTP_CONNECTION_H_
 #define TRACIM_BROKER_HTTP_HTTP_CONNECTION_H_
 

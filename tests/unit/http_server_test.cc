@@ -1243,6 +1243,73 @@ TEST_F(HttpServerTest, RespondFromHereReportsAnInvalidHeadOnTheStrandAndTheExcha
   EXPECT_EQ(inline_thread, io_thread_.get_id());
 }
 
+TEST_F(HttpServerTest, RespondFromHereOfMoreThanTheSocketTakesAtOnceIsWrittenWhole) {
+  StreamSlot slot;
+  HttpRouter router;
+  ASSERT_TRUE(router.AddPrefix("/plugins/", slot.Handler()).ok());
+  StartServer(std::move(router));
+  // A small receive buffer, and nothing read yet: the first send on the
+  // caller's thread takes part of the body; the strand writes the rest.
+  TestClient client(port(), /*receive_buffer=*/4096);
+  ASSERT_FALSE(client.Send(Get("/plugins/p/big")));
+  std::shared_ptr<HttpStream> stream = slot.Take();
+  ASSERT_NE(stream, nullptr);
+  constexpr size_t kBody = 8 << 20;
+  WriteOutcome written;
+  stream->RespondFromHere(TextResponse(200, PatternBytes(0, kBody)), written.Callback());
+  stream.reset();
+  const auto res = client.ReadResponse();
+  EXPECT_EQ(res.result_int(), 200);
+  ASSERT_EQ(res.body().size(), kBody);
+  EXPECT_EQ(Fnv1a(kFnvOffset, res.body()), Fnv1a(kFnvOffset, PatternBytes(0, kBody)));
+  const auto [status, thread] = written.Wait();
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(thread, io_thread_.get_id());
+  ASSERT_FALSE(client.Send(Get("/plugins/p/next")));
+  stream = slot.Take();
+  ASSERT_NE(stream, nullptr);
+  stream->RespondFromHere(TextResponse(200, "next"), nullptr);
+  EXPECT_EQ(client.ReadResponse().body(), "next");
+}
+
+TEST_F(HttpServerTest, RespondFromHereServesPipelinedRequestsInOrder) {
+  StreamSlot slot;
+  HttpRouter router;
+  ASSERT_TRUE(router.AddPrefix("/plugins/", slot.Handler()).ok());
+  StartServer(std::move(router));
+  TestClient client(port());
+  ASSERT_FALSE(client.Send(absl::StrCat(Get("/plugins/p/1"), Get("/plugins/p/2"))));
+  for (const char* name : {"1", "2"}) {
+    std::shared_ptr<HttpStream> stream = slot.Take();
+    ASSERT_NE(stream, nullptr);
+    EXPECT_EQ(stream->request().path, absl::StrCat("/plugins/p/", name));
+    stream->RespondFromHere(TextResponse(200, absl::StrCat("answer ", name)), nullptr);
+  }
+  EXPECT_EQ(client.ReadResponse().body(), "answer 1");
+  EXPECT_EQ(client.ReadResponse().body(), "answer 2");
+}
+
+TEST_F(HttpServerTest, RespondFromHereBeforeTheBodyWasReadClosesAfterTheResponse) {
+  StreamSlot slot;
+  HttpRouter router;
+  ASSERT_TRUE(router.AddPrefix("/plugins/", slot.Handler()).ok());
+  StartServer(std::move(router));
+  TestClient client(port());
+  ASSERT_FALSE(
+      client.Send("POST /plugins/p/x HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\nhalf "));
+  std::shared_ptr<HttpStream> stream = slot.Take();
+  ASSERT_NE(stream, nullptr);
+  WriteOutcome written;
+  stream->RespondFromHere(TextResponse(200, "early"), written.Callback());
+  const auto res = client.ReadResponse();
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), "early");
+  EXPECT_EQ(Header(res, "Connection"), "close");
+  EXPECT_TRUE(written.Wait().first.ok());
+  ASSERT_FALSE(client.Send("body"));
+  EXPECT_TRUE(client.WaitForClose());
+}
+
 // --- Stop ----------------------------------------------------------------------
 
 TEST_F(HttpServerTest, StopLetsTheInFlightRequestFinishAndClosesIdleConnections) {
