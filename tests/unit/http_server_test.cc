@@ -1092,6 +1092,17 @@ struct StreamSlot {
       stream = std::move(s);
     });
   }
+  // /plugins/ → Handler().
+  HttpRouter Router() {
+    HttpRouter router;
+    EXPECT_TRUE(router.AddPrefix("/plugins/", Handler()).ok());
+    return router;
+  }
+  // Sends GET `target` on `client` and takes the stream it gets.
+  std::shared_ptr<HttpStream> Request(TestClient& client, absl::string_view target) {
+    EXPECT_FALSE(client.Send(Get(target)));
+    return Take();
+  }
   // Waits for the next request's stream and takes it.
   std::shared_ptr<HttpStream> Take() {
     absl::MutexLock lock(&mu);
@@ -1131,8 +1142,7 @@ TEST_F(HttpServerTest, RespondFromHereWritesOnTheCallersThreadWhileTheIoThreadIs
   StreamSlot slot;
   absl::Notification io_blocked;
   absl::Notification release_io;
-  HttpRouter router;
-  ASSERT_TRUE(router.AddPrefix("/plugins/", slot.Handler()).ok());
+  HttpRouter router = slot.Router();
   // Holds the server's only io thread (handlers must not block; this one
   // does, to show who writes the other connection's response).
   ASSERT_TRUE(router
@@ -1145,8 +1155,7 @@ TEST_F(HttpServerTest, RespondFromHereWritesOnTheCallersThreadWhileTheIoThreadIs
                   .ok());
   StartServer(std::move(router));
   TestClient client(port());
-  ASSERT_FALSE(client.Send(Get("/plugins/p/x")));
-  std::shared_ptr<HttpStream> stream = slot.Take();
+  std::shared_ptr<HttpStream> stream = slot.Request(client, "/plugins/p/x");
   ASSERT_NE(stream, nullptr);
   TestClient blocker(port());
   ASSERT_FALSE(blocker.Send(Get("/api/block")));
@@ -1169,8 +1178,7 @@ TEST_F(HttpServerTest, RespondFromHereWritesOnTheCallersThreadWhileTheIoThreadIs
   stream.reset();
 
   // The connection goes on with its next request.
-  ASSERT_FALSE(client.Send(Get("/plugins/p/y")));
-  stream = slot.Take();
+  stream = slot.Request(client, "/plugins/p/y");
   ASSERT_NE(stream, nullptr);
   EXPECT_EQ(stream->request().path, "/plugins/p/y");
   stream->RespondFromHere(TextResponse(201, "again"), nullptr);
@@ -1181,9 +1189,7 @@ TEST_F(HttpServerTest, RespondFromHereWritesOnTheCallersThreadWhileTheIoThreadIs
 
 TEST_F(HttpServerTest, RespondFromHereComesAfterWhatTheSameThreadAskedBefore) {
   StreamSlot slot;
-  HttpRouter router;
-  ASSERT_TRUE(router.AddPrefix("/plugins/", slot.Handler()).ok());
-  StartServer(std::move(router));
+  StartServer(slot.Router());
   TestClient client(port());
   for (int round = 0; round < 20; ++round) {
     ASSERT_FALSE(client.Send(Get("/plugins/p/x")));
@@ -1208,8 +1214,7 @@ TEST_F(HttpServerTest, RespondFromHereComesAfterWhatTheSameThreadAskedBefore) {
 TEST_F(HttpServerTest, RespondFromHereReportsAnInvalidHeadOnTheStrandAndTheExchangeGoesOn) {
   StreamSlot slot;
   WriteOutcome in_handler;
-  HttpRouter router;
-  ASSERT_TRUE(router.AddPrefix("/plugins/", slot.Handler()).ok());
+  HttpRouter router = slot.Router();
   // Called on the strand itself: RespondFromHere is then plain Respond.
   ASSERT_TRUE(router
                   .AddPrefix("/inline/", HttpHandler::Streaming([&](std::shared_ptr<HttpStream> s) {
@@ -1219,8 +1224,7 @@ TEST_F(HttpServerTest, RespondFromHereReportsAnInvalidHeadOnTheStrandAndTheExcha
                   .ok());
   StartServer(std::move(router));
   TestClient client(port());
-  ASSERT_FALSE(client.Send(Get("/plugins/p/x")));
-  std::shared_ptr<HttpStream> stream = slot.Take();
+  std::shared_ptr<HttpStream> stream = slot.Request(client, "/plugins/p/x");
   ASSERT_NE(stream, nullptr);
   HttpResponse bad = TextResponse(200, "bad");
   bad.headers.Add("Bad Name", "x");
@@ -1245,14 +1249,11 @@ TEST_F(HttpServerTest, RespondFromHereReportsAnInvalidHeadOnTheStrandAndTheExcha
 
 TEST_F(HttpServerTest, RespondFromHereOfMoreThanTheSocketTakesAtOnceIsWrittenWhole) {
   StreamSlot slot;
-  HttpRouter router;
-  ASSERT_TRUE(router.AddPrefix("/plugins/", slot.Handler()).ok());
-  StartServer(std::move(router));
+  StartServer(slot.Router());
   // A small receive buffer, and nothing read yet: the first send on the
   // caller's thread takes part of the body; the strand writes the rest.
   TestClient client(port(), /*receive_buffer=*/4096);
-  ASSERT_FALSE(client.Send(Get("/plugins/p/big")));
-  std::shared_ptr<HttpStream> stream = slot.Take();
+  std::shared_ptr<HttpStream> stream = slot.Request(client, "/plugins/p/big");
   ASSERT_NE(stream, nullptr);
   constexpr size_t kBody = 8 << 20;
   WriteOutcome written;
@@ -1265,8 +1266,7 @@ TEST_F(HttpServerTest, RespondFromHereOfMoreThanTheSocketTakesAtOnceIsWrittenWho
   const auto [status, thread] = written.Wait();
   EXPECT_TRUE(status.ok()) << status;
   EXPECT_EQ(thread, io_thread_.get_id());
-  ASSERT_FALSE(client.Send(Get("/plugins/p/next")));
-  stream = slot.Take();
+  stream = slot.Request(client, "/plugins/p/next");
   ASSERT_NE(stream, nullptr);
   stream->RespondFromHere(TextResponse(200, "next"), nullptr);
   EXPECT_EQ(client.ReadResponse().body(), "next");
@@ -1274,9 +1274,7 @@ TEST_F(HttpServerTest, RespondFromHereOfMoreThanTheSocketTakesAtOnceIsWrittenWho
 
 TEST_F(HttpServerTest, RespondFromHereServesPipelinedRequestsInOrder) {
   StreamSlot slot;
-  HttpRouter router;
-  ASSERT_TRUE(router.AddPrefix("/plugins/", slot.Handler()).ok());
-  StartServer(std::move(router));
+  StartServer(slot.Router());
   TestClient client(port());
   ASSERT_FALSE(client.Send(absl::StrCat(Get("/plugins/p/1"), Get("/plugins/p/2"))));
   for (const char* name : {"1", "2"}) {
@@ -1291,9 +1289,7 @@ TEST_F(HttpServerTest, RespondFromHereServesPipelinedRequestsInOrder) {
 
 TEST_F(HttpServerTest, RespondFromHereBeforeTheBodyWasReadClosesAfterTheResponse) {
   StreamSlot slot;
-  HttpRouter router;
-  ASSERT_TRUE(router.AddPrefix("/plugins/", slot.Handler()).ok());
-  StartServer(std::move(router));
+  StartServer(slot.Router());
   TestClient client(port());
   ASSERT_FALSE(
       client.Send("POST /plugins/p/x HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\nhalf "));
