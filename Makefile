@@ -66,6 +66,7 @@ bench: bench-deps build
 	for i in 1 2 3 4 5; do $(BUILD_DIR)/bench/spawn_to_ready_bench; done
 	for i in 1 2 3; do $(BUILD_DIR)/bench/events_bench; done
 	$(BUILD_DIR)/bench/route_bench
+	$(BUILD_DIR)/bench/grpc_poll_bench
 	for i in 1 2 3; do $(BUILD_DIR)/bench/restart_bench; done
 
 format:

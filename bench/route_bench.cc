@@ -40,14 +40,20 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_process.h"
+#include "bench/ping_call.h"
 #include "tracim/plugin/v1/handshake.h"
 #include "tracim/plugin/v1/plugin.grpc.pb.h"
-
-extern char** environ;
 
 namespace {
 
 namespace v1 = tracim::plugin::v1;
+using tracim::bench::CpuSeconds;
+using tracim::bench::Median;
+using tracim::bench::PingAnswer;
+using tracim::bench::PreparePingCall;
+using tracim::bench::Spawn;
+using tracim::bench::Stop;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
@@ -60,45 +66,6 @@ struct Figures {
   double requests = 0;  // completed in the run
 };
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-// ---------------------------------------------------------------------------
-// Processes.
-
-pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env, int out_fd) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  if (out_fd >= 0) {
-    posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-    posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
-  }
-  std::vector<std::string> env_strings(env);
-  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args(argv);
-  std::vector<char*> argvp;
-  for (auto& s : args) argvp.push_back(s.data());
-  argvp.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, argvp[0], &actions, nullptr, argvp.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  return rc == 0 ? pid : -1;
-}
-
-void Stop(pid_t pid) {
-  if (pid <= 0) return;
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
-}
-
 long RssKiB(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -106,39 +73,6 @@ long RssKiB(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return -1;
-}
-
-// CPU time (user + system) of `pid`, in seconds; with `descendants`, that of
-// its children, their children... added (the broker's runner and plugin).
-double CpuSeconds(pid_t pid, bool descendants) {
-  double total = 0;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const size_t paren = text.rfind(')');
-  if (paren != std::string::npos) {
-    std::vector<std::string> fields;
-    std::string field;
-    for (char c : text.substr(paren + 2)) {
-      if (c == ' ') {
-        fields.push_back(field);
-        field.clear();
-      } else {
-        field += c;
-      }
-    }
-    // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
-    if (fields.size() > 12) {
-      total += static_cast<double>(std::stoll(fields[11]) + std::stoll(fields[12])) /
-               static_cast<double>(sysconf(_SC_CLK_TCK));
-    }
-  }
-  if (descendants) {
-    std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
-                           "/children");
-    pid_t child;
-    while (children >> child) total += CpuSeconds(child, true);
-  }
-  return total;
 }
 
 // The broker with the route plugin "rp"; its output goes to a log file.
@@ -295,14 +229,7 @@ class DirectLoad {
    public:
     explicit Call(DirectLoad* load) : load_(load) {
       start_ = Clock::now();
-      context_.AddMetadata(v1::kSecretMetadataKey, kDirectSecret);
-      context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-      v1::HttpRequestHead* head = out_.mutable_head();
-      head->set_method("GET");
-      head->set_path("/plugins/rp/ping");
-      head->set_route("/plugins/rp/ping");
-      head->set_request_id("direct");
-      head->set_content_length(-1);
+      PreparePingCall(context_, out_, kDirectSecret, "direct");
       load_->stub_->async()->HandleHttp(&context_, this);
       StartWriteLast(&out_, grpc::WriteOptions());
       StartRead(&in_);
@@ -310,18 +237,13 @@ class DirectLoad {
     }
     void OnReadDone(bool ok) override {
       if (!ok) return;
-      if (in_.has_head()) {
-        http_status_ = in_.head().status();
-        body_ += in_.head().body();
-      } else {
-        body_ += in_.body();
-      }
+      answer_.Add(in_);
       StartRead(&in_);
     }
     void OnDone(const grpc::Status& status) override {
       const double us = std::chrono::duration<double, std::micro>(Clock::now() - start_).count();
       // Counted only if the plugin really answered the ping.
-      const bool ok = status.ok() && http_status_ == 200 && body_ == "pong";
+      const bool ok = status.ok() && answer_.Pong();
       DirectLoad* load = load_;
       delete this;
       load->Done(ok, us);
@@ -333,8 +255,7 @@ class DirectLoad {
     grpc::ClientContext context_;
     v1::HttpRequestPart out_;
     v1::HttpResponsePart in_;
-    int http_status_ = 0;
-    std::string body_;
+    PingAnswer answer_;
   };
 
   void Done(bool ok, double us) {

@@ -1,0 +1,99 @@
+// Helpers shared by the benchmarks that run processes: spawning and
+// stopping them, their CPU time, medians. Header-only; each benchmark is one
+// translation unit.
+#ifndef TRACIM_BENCH_BENCH_PROCESS_H_
+#define TRACIM_BENCH_BENCH_PROCESS_H_
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace tracim::bench {
+
+inline double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// ---------------------------------------------------------------------------
+// Processes.
+
+inline pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                   int out_fd) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (out_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
+  }
+  std::vector<std::string> env_strings(env);
+  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args(argv);
+  std::vector<char*> argvp;
+  for (auto& s : args) argvp.push_back(s.data());
+  argvp.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argvp[0], &actions, nullptr, argvp.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+inline void Stop(pid_t pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+}
+
+// CPU time (user + system) of `pid`, in seconds; with `descendants`, that of
+// its children, their children... added (the broker's runner and plugin).
+inline double CpuSeconds(pid_t pid, bool descendants) {
+  double total = 0;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t paren = text.rfind(')');
+  if (paren != std::string::npos) {
+    std::vector<std::string> fields;
+    std::string field;
+    for (char c : text.substr(paren + 2)) {
+      if (c == ' ') {
+        fields.push_back(field);
+        field.clear();
+      } else {
+        field += c;
+      }
+    }
+    // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+    if (fields.size() > 12) {
+      total += static_cast<double>(std::stoll(fields[11]) + std::stoll(fields[12])) /
+               static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+  }
+  if (descendants) {
+    std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
+                           "/children");
+    pid_t child;
+    while (children >> child) total += CpuSeconds(child, true);
+  }
+  return total;
+}
+
+}  // namespace tracim::bench
+
+#endif  // TRACIM_BENCH_BENCH_PROCESS_H_
