@@ -193,8 +193,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   const std::shared_ptr<ServerCore> core_;
   const boost::asio::any_io_executor executor_;
-  // Held by whatever runs connection code (see Threading above). Only
-  // TryRunHere can find it taken, and it never waits for it.
+  // Held by whatever runs connection code (see Threading above). A strand
+  // handler may wait for it while a TryRunHere runs (briefly: a response is
+  // queued and its first send made); TryRunHere never waits for it.
   std::mutex mu_;
   // Handlers posted by Post() that have not run yet.
   std::atomic<uint32_t> posted_{0};
