@@ -1,5 +1,5 @@
 // Helpers shared by the benchmarks that run processes: spawning and
-// stopping them, their CPU time, medians. Header-only; each benchmark is one
+// stopping them, their CPU time and context switches, medians. Header-only; each benchmark is one
 // translation unit.
 #ifndef TRACIM_BENCH_BENCH_PROCESS_H_
 #define TRACIM_BENCH_BENCH_PROCESS_H_
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -90,6 +91,24 @@ inline double CpuSeconds(pid_t pid, bool descendants) {
                            "/children");
     pid_t child;
     while (children >> child) total += CpuSeconds(child, true);
+  }
+  return total;
+}
+
+// Context switches (voluntary and not) of every thread of `pid` so far.
+inline double ContextSwitches(pid_t pid) {
+  double total = 0;
+  const std::string task_dir = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(task_dir, ec)) {
+    std::ifstream status(task.path() / "status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 ||
+          line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
+        total += std::stod(line.substr(line.find(':') + 1));
+      }
+    }
   }
   return total;
 }

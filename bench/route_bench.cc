@@ -48,6 +48,7 @@
 namespace {
 
 namespace v1 = tracim::plugin::v1;
+using tracim::bench::ContextSwitches;
 using tracim::bench::CpuSeconds;
 using tracim::bench::Median;
 using tracim::bench::PingAnswer;
@@ -407,7 +408,9 @@ int main(int argc, char** argv) {
     // less than requests/s.
     const double broker_cpu0 = CpuSeconds(broker.pid(), false);
     const double plugins_cpu0 = CpuSeconds(broker.pid(), true) - broker_cpu0;
+    const double broker_switches0 = ContextSwitches(broker.pid());
     Figures b = RunWrk(port, connections, seconds);
+    const double broker_switches = ContextSwitches(broker.pid()) - broker_switches0;
     const double broker_cpu = CpuSeconds(broker.pid(), false) - broker_cpu0;
     const double plugin_cpu =
         CpuSeconds(broker.pid(), true) - broker_cpu0 - broker_cpu - plugins_cpu0;
@@ -415,11 +418,18 @@ int main(int argc, char** argv) {
     Figures d = RunDirect(stub.get(), connections, seconds);
     const double direct_cpu = CpuSeconds(direct, false) - direct_cpu0;
     Figures floor1 = RunWrk(port, 1, seconds, "/plugins/none/ping");
+    const double broker1_cpu0 = CpuSeconds(broker.pid(), false);
+    const double broker1_switches0 = ContextSwitches(broker.pid());
     Figures b1 = RunWrk(port, 1, seconds);
+    const double broker1_switches = ContextSwitches(broker.pid()) - broker1_switches0;
+    const double broker1_cpu = CpuSeconds(broker.pid(), false) - broker1_cpu0;
     Figures d1 = RunDirect(stub.get(), 1, seconds);
     const double b_cpu_us = b.requests > 0 ? broker_cpu * 1e6 / b.requests : 0;
     const double bp_cpu_us = b.requests > 0 ? plugin_cpu * 1e6 / b.requests : 0;
     const double d_cpu_us = d.requests > 0 ? direct_cpu * 1e6 / d.requests : 0;
+    const double b_switches = b.requests > 0 ? broker_switches / b.requests : 0;
+    const double b1_cpu_us = b1.requests > 0 ? broker1_cpu * 1e6 / b1.requests : 0;
+    const double b1_switches = b1.requests > 0 ? broker1_switches / b1.requests : 0;
     std::printf(
         "round %d: broker %.0f req/s p50 %.0f us p99 %.0f us (CPU/request: broker %.0f us, its "
         "plugin %.0f us) | direct %.0f req/s p50 %.0f us p99 %.0f us (plugin CPU/request %.0f us) "
@@ -446,6 +456,9 @@ int main(int argc, char** argv) {
     fig["bp.cpu"].push_back(bp_cpu_us);
     fig["d.cpu"].push_back(d_cpu_us);
     fig["ratio"].push_back(bp_cpu_us > 0 ? b_cpu_us / bp_cpu_us : 0);
+    fig["b.switches"].push_back(b_switches);
+    fig["b1.cpu"].push_back(b1_cpu_us);
+    fig["b1.switches"].push_back(b1_switches);
   }
   auto m = [&](const char* k) { return Median(fig[k]); };
   std::printf("\nmedians of %d round(s)           req/s      p50 (us)   p99 (us)\n", rounds);
@@ -464,6 +477,10 @@ int main(int argc, char** argv) {
       "CPU per request at %d connections: broker %.0f us, its plugin %.0f us (broker/plugin "
       "%.2f); the plugin called directly %.0f us\n",
       connections, m("b.cpu"), m("bp.cpu"), m("ratio"), m("d.cpu"));
+  std::printf(
+      "the broker's threads per request: at %d connections %.0f us of CPU and %.1f context "
+      "switches; at 1 connection %.0f us and %.1f\n",
+      connections, m("b.cpu"), m("b.switches"), m("b1.cpu"), m("b1.switches"));
 
   if (stream_bytes > 0) {
     for (bool upload : {true, false}) {
