@@ -478,9 +478,9 @@ int main(int argc, char** argv) {
       "%.2f); the plugin called directly %.0f us\n",
       connections, m("b.cpu"), m("bp.cpu"), m("ratio"), m("d.cpu"));
   std::printf(
-      "the broker's threads per request: at %d connections %.0f us of CPU and %.1f context "
-      "switches; at 1 connection %.0f us and %.1f\n",
-      connections, m("b.cpu"), m("b.switches"), m("b1.cpu"), m("b1.switches"));
+      "the broker's context switches per request (all threads): %.1f at %d connections; at "
+      "1 connection %.1f, with %.0f us of its CPU per request\n",
+      m("b.switches"), connections, m("b1.switches"), m("b1.cpu"));
 
   if (stream_bytes > 0) {
     for (bool upload : {true, false}) {
