@@ -80,8 +80,14 @@ class Broker {
       settled_ = true;
       cv_.notify_all();
     };
+    // As in the broker: the calls to plugins share the control server's queue.
+    control_ = ControlServer::Create(options.broker_socket);
+    options.calls = &control_->queue();
     host_ = std::move(*PluginHost::Create(io_, launcher_, std::move(plugins), options));
-    control_ = std::move(*ControlServer::Start(options.broker_socket, *host_, kToken));
+    if (absl::Status s = control_->Start(*host_, kToken); !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      std::_Exit(1);
+    }
     thread_ = std::thread([this] { io_.run(); });
     host_->StartAll();
     std::unique_lock<std::mutex> lock(mu_);

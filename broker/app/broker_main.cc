@@ -134,6 +134,11 @@ int Run(const std::filesystem::path& config_file) {
   boost::asio::io_context io;
   PosixProcessLauncher launcher(io);
   PluginHost::Options options;
+  // The control server's completion queue: its thread runs every gRPC call
+  // of the broker, served or made (one polling thread, see
+  // completion_queue_thread.h).
+  std::unique_ptr<ControlServer> control = ControlServer::Create(runtime->path() / "broker.sock");
+  options.calls = &control->queue();
   options.runner = runner;
   options.runtime_dir = runtime->path();
   options.broker_socket = runtime->path() / "broker.sock";
@@ -173,9 +178,9 @@ int Run(const std::filesystem::path& config_file) {
   host_api_options.plugin_settings = config->plugin_settings;
   HostApiService host_api(**store, changes, blocking.get_executor(), std::move(host_api_options));
 
-  auto control =
-      ControlServer::Start(options.broker_socket, **host, config->backend_token, {&host_api});
-  if (!control.ok()) return Fatal(std::string(control.status().message()));
+  if (auto s = control->Start(**host, config->backend_token, {&host_api}); !s.ok()) {
+    return Fatal(std::string(s.message()));
+  }
   spdlog::info("control socket: {}", options.broker_socket.string());
 
   // The REST API: store calls and password hashing run on the pool.
@@ -190,6 +195,7 @@ int Run(const std::filesystem::path& config_file) {
   PluginRouteProxyOptions proxy_options;
   proxy_options.max_body_bytes = config->max_body_bytes;
   proxy_options.default_timeout = config->route_timeout;
+  proxy_options.calls = &control->queue();
   PluginRouteProxy proxy(
       **host,
       [&store](const HttpHeaders& headers) -> absl::StatusOr<tracim::plugin::v1::User> {
@@ -240,8 +246,9 @@ int Run(const std::filesystem::path& config_file) {
   // events; the io thread is gone, so those still waiting are answered
   // UNAVAILABLE now, or the control server's shutdown would wait for them.
   (*host)->AbandonPendingPublishes();
-  // The control server before the pool: host API calls in flight finish on it.
-  (*control)->Shutdown();
+  // The control server before the pool: host API calls in flight finish on
+  // it. Then its queue, whose calls to plugins are over (StopAll).
+  control->Shutdown();
   blocking.join();
   spdlog::info("tracim-plugin-broker stopped");
   return 0;

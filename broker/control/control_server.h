@@ -1,11 +1,11 @@
 // The broker's gRPC server on its control socket (<runtime_dir>/broker.sock):
 // Registrar (plugins' handshake), Admin (operators), Backend (external
-// backends publishing events), grpc.health.v1, and the services handed to
+// backends publishing events), grpc.health.v1 Check, and the services handed to
 // Start (HostApi, broker/hostapi/).
 //
-// Threading: services run on gRPC's callback threads and never block; they
-// hand work to the PluginHost, which is thread-safe. Start/Shutdown from one
-// thread.
+// Threading: the services run on the server's completion-queue thread
+// (queue()) and never block; they hand work to the PluginHost, which is
+// thread-safe. Create/Start/Shutdown from one thread.
 #ifndef TRACIM_BROKER_CONTROL_CONTROL_SERVER_H_
 #define TRACIM_BROKER_CONTROL_CONTROL_SERVER_H_
 
@@ -16,12 +16,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "broker/common/completion_queue_thread.h"
+#include "broker/common/queue_rpc.h"
 #include "broker/supervisor/plugin_host.h"
 #include "tracim/plugin/v1/events.pb.h"
 
 namespace grpc {
 class Server;
-class Service;
+class ServerBuilder;
 }  // namespace grpc
 
 namespace tracim::broker {
@@ -34,25 +36,39 @@ absl::StatusOr<tracim::plugin::v1::Event> NormalizePublishedEvent(tracim::plugin
 
 class ControlServer {
  public:
-  // Listens on `socket_path` (replacing a stale socket file). UNAVAILABLE
-  // naming the path if it cannot listen.
-  // Without a backend token the Backend service answers FAILED_PRECONDITION.
-  // `extra_services` (e.g. HostApi) are served too; each must outlive the
-  // server (Shutdown, or the destructor).
+  // The server's completion queue and its thread (queue()), which every
+  // gRPC call of the broker may share; nothing listens yet.
+  static std::unique_ptr<ControlServer> Create(const std::filesystem::path& socket_path);
+  // Create, then Start.
   static absl::StatusOr<std::unique_ptr<ControlServer>> Start(
       const std::filesystem::path& socket_path, PluginHost& host,
       std::optional<std::string> backend_token = std::nullopt,
-      std::vector<grpc::Service*> extra_services = {});
+      std::vector<QueueService*> extra_services = {});
   ~ControlServer();
 
-  // Stops accepting calls and waits (bounded) for the running ones.
+  // Listens on the socket (replacing a stale socket file) and serves. Once.
+  // UNAVAILABLE naming the path if it cannot listen.
+  // Without a backend token the Backend service answers FAILED_PRECONDITION.
+  // `extra_services` (e.g. HostApi) are served too; each must outlive the
+  // server (Shutdown, or the destructor).
+  absl::Status Start(PluginHost& host, std::optional<std::string> backend_token = std::nullopt,
+                     std::vector<QueueService*> extra_services = {});
+
+  // The queue the services run on; also for calls the broker makes (to
+  // plugins), which must all be over before Shutdown.
+  CompletionQueueThread& queue() { return *queue_; }
+
+  // Stops accepting calls and waits (bounded) for the running ones, then
+  // shuts the queue down. Idempotent.
   void Shutdown();
 
  private:
-  ControlServer() = default;
-  std::unique_ptr<grpc::Service> registrar_;
-  std::unique_ptr<grpc::Service> admin_;
-  std::unique_ptr<grpc::Service> backend_;
+  explicit ControlServer(std::filesystem::path socket_path);
+
+  const std::filesystem::path socket_path_;
+  std::unique_ptr<grpc::ServerBuilder> builder_;
+  std::unique_ptr<CompletionQueueThread> queue_;
+  std::vector<std::unique_ptr<QueueService>> services_;
   std::unique_ptr<grpc::Server> server_;
 };
 

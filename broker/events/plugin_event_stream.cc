@@ -22,17 +22,17 @@ const std::string& EventsMethod() {
 }  // namespace
 
 std::shared_ptr<PluginEventStream> PluginEventStream::Open(
-    const std::shared_ptr<grpc::Channel>& channel, const std::string& secret, Callbacks callbacks) {
+    CompletionQueueThread& queue, const std::shared_ptr<grpc::Channel>& channel,
+    const std::string& secret, Callbacks callbacks) {
   std::shared_ptr<PluginEventStream> stream(new PluginEventStream(std::move(callbacks)));
   stream->self_ = stream;
   stream->context_.AddMetadata(v1::kSecretMetadataKey, secret);
   grpc::TemplatedGenericStub<grpc::ByteBuffer, v1::EventAck> stub(channel);
-  stub.PrepareBidiStreamingCall(&stream->context_, EventsMethod(), grpc::StubOptions(),
-                                stream.get());
-  stream->StartRead(&stream->ack_);
-  // Keeps the call alive until OnDone even with no write in flight.
-  stream->AddHold();
-  stream->StartCall();
+  absl::MutexLock lock(&stream->mu_);
+  stream->call_ = stub.PrepareCall(&stream->context_, EventsMethod(), queue.cq());
+  stream->call_->StartCall(CompletionQueueThread::Tag(&stream->start_op_));
+  stream->call_->Read(&stream->ack_, CompletionQueueThread::Tag(&stream->read_op_));
+  stream->outstanding_ = 2;
   return stream;
 }
 
@@ -49,55 +49,77 @@ void PluginEventStream::Send(std::string batch) {
 }
 
 void PluginEventStream::WriteNextLocked() {
-  if (queue_.empty()) {
+  // StartCall's operation must complete before the first write (they share
+  // gRPC's write operation set).
+  if (queue_.empty() || !started_) {
     writing_ = false;
     return;
   }
   writing_ = true;
-  StartWrite(&queue_.front());
+  ++outstanding_;
+  call_->Write(queue_.front(), CompletionQueueThread::Tag(&write_op_));
+}
+
+void PluginEventStream::OnStarted(bool ok) {
+  absl::ReleasableMutexLock lock(&mu_);
+  if (ok) {
+    started_ = true;
+    if (!broken_) WriteNextLocked();
+  } else {
+    // A call that could not start fails its read too, which ends it.
+    broken_ = true;
+    queue_.clear();
+  }
+  OpDone(lock);
 }
 
 void PluginEventStream::OnWriteDone(bool ok) {
-  absl::MutexLock lock(&mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   queue_.pop_front();
-  if (!ok) {
-    // The stream is broken; OnDone will follow.
+  if (ok && !broken_) {
+    WriteNextLocked();
+  } else {
+    // The stream is broken; the read side ends the call.
     broken_ = true;
     writing_ = false;
     queue_.clear();
-    return;
   }
-  WriteNextLocked();
+  OpDone(lock);
 }
 
 void PluginEventStream::OnReadDone(bool ok) {
-  if (!ok) {
-    // The plugin closed its side or the call failed: end ours too.
-    {
-      absl::MutexLock lock(&mu_);
-      broken_ = true;
-    }
-    context_.TryCancel();
-    RemoveHold();
+  if (ok) {
+    if (callbacks_.on_ack) callbacks_.on_ack(ack_);
+    call_->Read(&ack_, CompletionQueueThread::Tag(&read_op_));
     return;
   }
-  if (callbacks_.on_ack) callbacks_.on_ack(ack_);
-  StartRead(&ack_);
+  // The plugin closed its side or the call failed: end ours too, and
+  // collect the call's status.
+  absl::ReleasableMutexLock lock(&mu_);
+  broken_ = true;
+  context_.TryCancel();
+  ++outstanding_;
+  call_->Finish(&status_, CompletionQueueThread::Tag(&finish_op_));
+  OpDone(lock);
+}
+
+void PluginEventStream::OnFinished(bool) {
+  absl::ReleasableMutexLock lock(&mu_);
+  finish_done_ = true;
+  OpDone(lock);
+}
+
+void PluginEventStream::OpDone(absl::ReleasableMutexLock& lock) {
+  if (--outstanding_ > 0 || !finish_done_) return;
+  queue_.clear();
+  lock.Release();
+  // May destroy this at the end of the scope, if the owner let go already.
+  std::shared_ptr<PluginEventStream> keep = std::move(self_);
+  auto on_done = std::move(callbacks_.on_done);
+  callbacks_ = {};
+  if (on_done) on_done(status_);
 }
 
 void PluginEventStream::Cancel() { context_.TryCancel(); }
-
-void PluginEventStream::OnDone(const grpc::Status& status) {
-  // May destroy this at the end of the scope, if the owner let go already.
-  std::shared_ptr<PluginEventStream> keep = std::move(self_);
-  {
-    absl::MutexLock lock(&mu_);
-    broken_ = true;
-    queue_.clear();
-  }
-  auto on_done = std::move(callbacks_.on_done);
-  callbacks_ = {};
-  if (on_done) on_done(status);
-}
 
 }  // namespace tracim::broker

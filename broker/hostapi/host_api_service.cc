@@ -29,7 +29,7 @@ absl::Status RequirePositiveId(absl::string_view field, int64_t id) {
 }
 
 // The secret's value in the metadata, or nullopt when absent.
-std::optional<std::string> SecretOf(const grpc::CallbackServerContext& context) {
+std::optional<std::string> SecretOf(const grpc::ServerContext& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find(pb::kSecretMetadataKey);
   if (it == metadata.end()) return std::nullopt;
@@ -350,23 +350,25 @@ absl::StatusOr<std::string> HostApiService::Authenticate(
   return *std::move(plugin);
 }
 
-template <typename Request, typename Response>
-grpc::ServerUnaryReactor* HostApiService::Serve(grpc::CallbackServerContext* context,
-                                                const Request* request, Response* response,
-                                                Method<Request, Response> method) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  // The request and response live until Finish; the metadata is copied here,
-  // on the reaction's thread.
-  boost::asio::post(blocking_executor_,
-                    [this, reactor, request, response, method, secret = SecretOf(*context)] {
-                      Execute(reactor, secret, response,
-                              [&](Call& call) { return (call.*method)(*request, *response); });
-                    });
-  return reactor;
+std::string HostApiService::name() const { return pb::HostApi::service_full_name(); }
+
+template <typename RequestMethod, typename Request, typename Response>
+void HostApiService::ServeMethod(CompletionQueueThread& queue, RequestMethod request_method,
+                                 Method<Request, Response> method) {
+  ServeUnary(queue, service_, request_method,
+             [this, method](grpc::ServerContext& context, const Request& request,
+                            Response& response, UnaryDone done) {
+               // The request and response live until the call is answered;
+               // the metadata is copied here, on the queue's thread.
+               boost::asio::post(blocking_executor_, [this, &request, &response, method, done,
+                                                      secret = SecretOf(context)] {
+                 Execute(done, secret, &response,
+                         [&](Call& call) { return (call.*method)(request, response); });
+               });
+             });
 }
 
-void HostApiService::Execute(grpc::ServerUnaryReactor* reactor,
-                             const std::optional<std::string>& secret,
+void HostApiService::Execute(UnaryDone done, const std::optional<std::string>& secret,
                              google::protobuf::Message* response,
                              absl::FunctionRef<absl::Status(Call&)> body) {
   absl::Status status;
@@ -385,91 +387,25 @@ void HostApiService::Execute(grpc::ServerUnaryReactor* reactor,
     status = absl::InternalError("host API: unknown exception");
   }
   if (!status.ok()) response->Clear();
-  reactor->Finish(ToGrpcStatus(status));
+  done(ToGrpcStatus(status));
 }
 
-grpc::ServerUnaryReactor* HostApiService::GetCurrentUser(grpc::CallbackServerContext* context,
-                                                         const pb::GetCurrentUserRequest* request,
-                                                         pb::User* response) {
-  return Serve(context, request, response, &Call::GetCurrentUser);
-}
-
-grpc::ServerUnaryReactor* HostApiService::GetUser(grpc::CallbackServerContext* context,
-                                                  const pb::GetUserRequest* request,
-                                                  pb::User* response) {
-  return Serve(context, request, response, &Call::GetUser);
-}
-
-grpc::ServerUnaryReactor* HostApiService::ListUsers(grpc::CallbackServerContext* context,
-                                                    const pb::ListUsersRequest* request,
-                                                    pb::ListUsersResponse* response) {
-  return Serve(context, request, response, &Call::ListUsers);
-}
-
-grpc::ServerUnaryReactor* HostApiService::GetWorkspace(grpc::CallbackServerContext* context,
-                                                       const pb::GetWorkspaceRequest* request,
-                                                       pb::Workspace* response) {
-  return Serve(context, request, response, &Call::GetWorkspace);
-}
-
-grpc::ServerUnaryReactor* HostApiService::ListWorkspaces(grpc::CallbackServerContext* context,
-                                                         const pb::ListWorkspacesRequest* request,
-                                                         pb::ListWorkspacesResponse* response) {
-  return Serve(context, request, response, &Call::ListWorkspaces);
-}
-
-grpc::ServerUnaryReactor* HostApiService::ListMembers(grpc::CallbackServerContext* context,
-                                                      const pb::ListMembersRequest* request,
-                                                      pb::ListMembersResponse* response) {
-  return Serve(context, request, response, &Call::ListMembers);
-}
-
-grpc::ServerUnaryReactor* HostApiService::AddMember(grpc::CallbackServerContext* context,
-                                                    const pb::AddMemberRequest* request,
-                                                    pb::Membership* response) {
-  return Serve(context, request, response, &Call::AddMember);
-}
-
-grpc::ServerUnaryReactor* HostApiService::GetContent(grpc::CallbackServerContext* context,
-                                                     const pb::GetContentRequest* request,
-                                                     pb::Content* response) {
-  return Serve(context, request, response, &Call::GetContent);
-}
-
-grpc::ServerUnaryReactor* HostApiService::ListContents(grpc::CallbackServerContext* context,
-                                                       const pb::ListContentsRequest* request,
-                                                       pb::ListContentsResponse* response) {
-  return Serve(context, request, response, &Call::ListContents);
-}
-
-grpc::ServerUnaryReactor* HostApiService::CreateComment(grpc::CallbackServerContext* context,
-                                                        const pb::CreateCommentRequest* request,
-                                                        pb::Content* response) {
-  return Serve(context, request, response, &Call::CreateComment);
-}
-
-grpc::ServerUnaryReactor* HostApiService::KvGet(grpc::CallbackServerContext* context,
-                                                const pb::KvGetRequest* request,
-                                                pb::KvGetResponse* response) {
-  return Serve(context, request, response, &Call::KvGet);
-}
-
-grpc::ServerUnaryReactor* HostApiService::KvSet(grpc::CallbackServerContext* context,
-                                                const pb::KvSetRequest* request,
-                                                pb::KvSetResponse* response) {
-  return Serve(context, request, response, &Call::KvSet);
-}
-
-grpc::ServerUnaryReactor* HostApiService::KvDelete(grpc::CallbackServerContext* context,
-                                                   const pb::KvDeleteRequest* request,
-                                                   pb::KvDeleteResponse* response) {
-  return Serve(context, request, response, &Call::KvDelete);
-}
-
-grpc::ServerUnaryReactor* HostApiService::KvList(grpc::CallbackServerContext* context,
-                                                 const pb::KvListRequest* request,
-                                                 pb::KvListResponse* response) {
-  return Serve(context, request, response, &Call::KvList);
+void HostApiService::Serve(CompletionQueueThread& queue) {
+  using Service = pb::HostApi::AsyncService;
+  ServeMethod(queue, &Service::RequestGetCurrentUser, &Call::GetCurrentUser);
+  ServeMethod(queue, &Service::RequestGetUser, &Call::GetUser);
+  ServeMethod(queue, &Service::RequestListUsers, &Call::ListUsers);
+  ServeMethod(queue, &Service::RequestGetWorkspace, &Call::GetWorkspace);
+  ServeMethod(queue, &Service::RequestListWorkspaces, &Call::ListWorkspaces);
+  ServeMethod(queue, &Service::RequestListMembers, &Call::ListMembers);
+  ServeMethod(queue, &Service::RequestAddMember, &Call::AddMember);
+  ServeMethod(queue, &Service::RequestGetContent, &Call::GetContent);
+  ServeMethod(queue, &Service::RequestListContents, &Call::ListContents);
+  ServeMethod(queue, &Service::RequestCreateComment, &Call::CreateComment);
+  ServeMethod(queue, &Service::RequestKvGet, &Call::KvGet);
+  ServeMethod(queue, &Service::RequestKvSet, &Call::KvSet);
+  ServeMethod(queue, &Service::RequestKvDelete, &Call::KvDelete);
+  ServeMethod(queue, &Service::RequestKvList, &Call::KvList);
 }
 
 }  // namespace tracim::broker

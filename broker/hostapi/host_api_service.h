@@ -4,16 +4,20 @@
 // mutations fire tracim's hooks through the ChangePublisher shared with the
 // REST API, so events leave in commit order whichever API made the change.
 //
-// Threading: gRPC runs the reactions on its threads; they only copy the
-// caller's secret and post the call to the blocking executor, where the
-// plugin is resolved, the store is called and the reactor finished. Never
-// blocks a gRPC thread. Thread-safe.
+// Threading: served with the completion-queue API (QueueService) on the
+// control server's queue; the queue's thread only copies the caller's
+// secret and posts the call to the blocking executor, where the plugin is
+// resolved, the store is called and the call answered. Never blocks the
+// queue's thread. Thread-safe.
 //
 //   boost::asio::thread_pool blocking(2);
 //   ChangePublisher changes([&](Event e) { host.Publish(std::move(e)); });
 //   HostApiService host_api(store, changes, blocking.get_executor(), options);
-//   builder.RegisterService(&host_api);
-//   ... server->Shutdown(); server->Wait(); blocking.join();  // then destroy host_api
+//   ControlServer::Start(socket, host, token, {&host_api});  // or, by hand:
+//   builder.RegisterService(host_api.service()); ... BuildAndStart();
+//   host_api.Serve(queue);  // a CompletionQueueThread::ForServer of that builder
+//   ... server->Shutdown(); server->Wait(); queue.Shutdown(); blocking.join();
+//   // then destroy host_api
 #ifndef TRACIM_BROKER_HOSTAPI_HOST_API_SERVICE_H_
 #define TRACIM_BROKER_HOSTAPI_HOST_API_SERVICE_H_
 
@@ -30,6 +34,7 @@
 #include "absl/time/time.h"
 #include "boost/asio/any_io_executor.hpp"
 #include "broker/backend/change_publisher.h"
+#include "broker/common/queue_rpc.h"
 #include "broker/store/store.h"
 #include "tracim/plugin/v1/broker.grpc.pb.h"
 
@@ -60,60 +65,20 @@ struct HostApiServiceOptions {
   std::function<absl::Time()> now = [] { return absl::Now(); };
 };
 
-class HostApiService final : public tracim::plugin::v1::HostApi::CallbackService {
+class HostApiService final : public QueueService {
  public:
   // `store`, `changes` and the executor's execution context must outlive
   // every call this service accepted: shut the gRPC server down (it waits
-  // for reactors to finish) before joining the executor's pool, and destroy
-  // this object last.
+  // for the calls to be answered) before joining the executor's pool, and
+  // destroy this object last.
   HostApiService(Store& store, ChangePublisher& changes,
                  boost::asio::any_io_executor blocking_executor, HostApiServiceOptions options);
   HostApiService(const HostApiService&) = delete;
   HostApiService& operator=(const HostApiService&) = delete;
 
-  grpc::ServerUnaryReactor* GetCurrentUser(grpc::CallbackServerContext* context,
-                                           const tracim::plugin::v1::GetCurrentUserRequest* request,
-                                           tracim::plugin::v1::User* response) override;
-  grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
-                                    const tracim::plugin::v1::GetUserRequest* request,
-                                    tracim::plugin::v1::User* response) override;
-  grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* context,
-                                      const tracim::plugin::v1::ListUsersRequest* request,
-                                      tracim::plugin::v1::ListUsersResponse* response) override;
-  grpc::ServerUnaryReactor* GetWorkspace(grpc::CallbackServerContext* context,
-                                         const tracim::plugin::v1::GetWorkspaceRequest* request,
-                                         tracim::plugin::v1::Workspace* response) override;
-  grpc::ServerUnaryReactor* ListWorkspaces(
-      grpc::CallbackServerContext* context,
-      const tracim::plugin::v1::ListWorkspacesRequest* request,
-      tracim::plugin::v1::ListWorkspacesResponse* response) override;
-  grpc::ServerUnaryReactor* ListMembers(grpc::CallbackServerContext* context,
-                                        const tracim::plugin::v1::ListMembersRequest* request,
-                                        tracim::plugin::v1::ListMembersResponse* response) override;
-  grpc::ServerUnaryReactor* AddMember(grpc::CallbackServerContext* context,
-                                      const tracim::plugin::v1::AddMemberRequest* request,
-                                      tracim::plugin::v1::Membership* response) override;
-  grpc::ServerUnaryReactor* GetContent(grpc::CallbackServerContext* context,
-                                       const tracim::plugin::v1::GetContentRequest* request,
-                                       tracim::plugin::v1::Content* response) override;
-  grpc::ServerUnaryReactor* ListContents(
-      grpc::CallbackServerContext* context, const tracim::plugin::v1::ListContentsRequest* request,
-      tracim::plugin::v1::ListContentsResponse* response) override;
-  grpc::ServerUnaryReactor* CreateComment(grpc::CallbackServerContext* context,
-                                          const tracim::plugin::v1::CreateCommentRequest* request,
-                                          tracim::plugin::v1::Content* response) override;
-  grpc::ServerUnaryReactor* KvGet(grpc::CallbackServerContext* context,
-                                  const tracim::plugin::v1::KvGetRequest* request,
-                                  tracim::plugin::v1::KvGetResponse* response) override;
-  grpc::ServerUnaryReactor* KvSet(grpc::CallbackServerContext* context,
-                                  const tracim::plugin::v1::KvSetRequest* request,
-                                  tracim::plugin::v1::KvSetResponse* response) override;
-  grpc::ServerUnaryReactor* KvDelete(grpc::CallbackServerContext* context,
-                                     const tracim::plugin::v1::KvDeleteRequest* request,
-                                     tracim::plugin::v1::KvDeleteResponse* response) override;
-  grpc::ServerUnaryReactor* KvList(grpc::CallbackServerContext* context,
-                                   const tracim::plugin::v1::KvListRequest* request,
-                                   tracim::plugin::v1::KvListResponse* response) override;
+  grpc::Service* service() override { return &service_; }
+  std::string name() const override;
+  void Serve(CompletionQueueThread& queue) override;
 
  private:
   // One call, on the blocking executor (host_api_service.cc).
@@ -125,21 +90,22 @@ class HostApiService final : public tracim::plugin::v1::HostApi::CallbackService
   // The calling plugin's name, or UNAUTHENTICATED naming why not.
   absl::StatusOr<std::string> Authenticate(const std::optional<std::string>& secret) const;
 
-  // Posts `method` to the blocking executor and returns the reactor it will
-  // finish.
-  template <typename Request, typename Response>
-  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, const Request* request,
-                                  Response* response, Method<Request, Response> method);
+  // Serves the method `request_method` requests with `method`: each call is
+  // posted to the blocking executor.
+  template <typename RequestMethod, typename Request, typename Response>
+  void ServeMethod(CompletionQueueThread& queue, RequestMethod request_method,
+                   Method<Request, Response> method);
 
   // On the blocking executor: authenticates, runs `body` (no exception
-  // escapes) and finishes `reactor`, clearing `response` on error.
-  void Execute(grpc::ServerUnaryReactor* reactor, const std::optional<std::string>& secret,
+  // escapes) and answers the call, clearing `response` on error.
+  void Execute(UnaryDone done, const std::optional<std::string>& secret,
                google::protobuf::Message* response, absl::FunctionRef<absl::Status(Call&)> body);
 
   Store& store_;
   ChangePublisher& changes_;
   boost::asio::any_io_executor blocking_executor_;
   const HostApiServiceOptions options_;
+  tracim::plugin::v1::HostApi::AsyncService service_;
 };
 
 }  // namespace tracim::broker

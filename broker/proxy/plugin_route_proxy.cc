@@ -360,7 +360,7 @@ class PluginRouteProxy::Exchange final
     plugin_->RequestFinished();
     proxy_.calls_in_flight_.fetch_sub(1, std::memory_order_relaxed);
     // The last use of the proxy: it may be destroyed once End returns
-    // (its queue thread, this one, is joined first).
+    // (after its queue's thread, this one, has left this completion).
     End();
     return std::move(self_);
   }
@@ -547,9 +547,17 @@ PluginRouteProxy::PluginRouteProxy(PluginHost& host, RequestAuthenticator authen
       blocking_executor_(std::move(blocking_executor)),
       in_flight_(in_flight),
       options_(std::move(options)),
-      calls_(std::make_unique<CompletionQueueThread>("route-proxy")) {}
+      own_calls_(options_.calls != nullptr
+                     ? nullptr
+                     : std::make_unique<CompletionQueueThread>("route-proxy")),
+      calls_(options_.calls != nullptr ? options_.calls : own_calls_.get()) {}
 
-PluginRouteProxy::~PluginRouteProxy() = default;
+PluginRouteProxy::~PluginRouteProxy() {
+  // A shared queue's thread may still be running the end of a completion
+  // that touched this proxy (an exchange's End, the alarm's batch): wait for
+  // it. An own queue is drained and joined by its destructor.
+  if (own_calls_ == nullptr) calls_->Barrier();
+}
 
 absl::Status PluginRouteProxy::Register(HttpRouter& router) {
   return router.AddPrefix(std::string(kPrefix), HttpHandler::Streaming(

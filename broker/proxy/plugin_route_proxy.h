@@ -35,10 +35,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "boost/asio/any_io_executor.hpp"
+#include "broker/common/completion_queue_thread.h"
 #include "broker/http/http_handler.h"
 #include "broker/http/http_headers.h"
 #include "broker/http/http_router.h"
-#include "broker/proxy/completion_queue_thread.h"
 #include "broker/proxy/in_flight_requests.h"
 #include "tracim/plugin/v1/entities.pb.h"
 
@@ -62,6 +62,10 @@ struct PluginRouteProxyOptions {
   // while it is failed, stopping or stopped.
   absl::Duration retry_after_starting = absl::Seconds(1);
   absl::Duration retry_after_down = absl::Seconds(5);
+  // The completion queue the HandleHttp calls run on: the control server's
+  // (ControlServer::queue()), so that the broker's gRPC has one polling
+  // thread; it must outlive the proxy. Unset: the proxy makes its own.
+  CompletionQueueThread* calls = nullptr;
 };
 
 // Monotonic, except in_flight.
@@ -152,10 +156,12 @@ class PluginRouteProxy {
   grpc::Alarm start_alarm_ ABSL_GUARDED_BY(start_mu_);
   StartQueued start_queued_{this};
 
-  // Where every HandleHttp call starts and completes. Declared last, so
-  // destroyed first: its thread is joined (and its queue drained, the
-  // alarm's event included) while the members above still exist.
-  std::unique_ptr<CompletionQueueThread> calls_;
+  // Options::calls when none was given. Declared last, so destroyed first:
+  // its thread is joined (and its queue drained, the alarm's event
+  // included) while the members above still exist.
+  std::unique_ptr<CompletionQueueThread> own_calls_;
+  // Where every HandleHttp call starts and completes.
+  CompletionQueueThread* const calls_;
 };
 
 }  // namespace tracim::broker

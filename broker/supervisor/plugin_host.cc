@@ -38,6 +38,10 @@ absl::StatusOr<std::unique_ptr<PluginHost>> PluginHost::Create(asio::io_context&
   host->max_events_in_transit_ = options.event_queue_size;
   host->on_settled_ = std::move(options.on_settled);
   host->on_all_settled_ = std::move(options.on_all_settled);
+  if (options.calls == nullptr) {
+    host->own_calls_ = std::make_unique<CompletionQueueThread>("plugin-calls");
+    options.calls = host->own_calls_.get();
+  }
   for (size_t i = 0; i < plugins.size(); ++i) {
     PluginSupervisor::Options o;
     o.runner = options.runner;
@@ -64,6 +68,7 @@ absl::StatusOr<std::unique_ptr<PluginHost>> PluginHost::Create(asio::io_context&
     o.health_failures = m.health.failures.value_or(options.health_failures);
     o.output_log_rate = options.plugin_log_rate;
     o.output_log_burst = options.plugin_log_burst;
+    o.calls = options.calls;
     host->plugins_.push_back(std::make_unique<PluginSupervisor>(io, launcher, std::move(plugins[i]),
                                                                 std::move(o), host.get()));
   }

@@ -54,6 +54,10 @@ class PluginHost : public PluginSupervisor::Listener {
     // broker.plugin_log_rate / broker.plugin_log_burst.
     uint32_t plugin_log_rate = 200;
     uint32_t plugin_log_burst = 1000;
+    // The completion queue of the calls to plugins: the control server's
+    // (ControlServer::queue(), so that the broker's gRPC has one polling
+    // thread). Unset: the host makes a queue of its own.
+    CompletionQueueThread* calls = nullptr;
     // Told, on the host's strand, each time a plugin becomes ready or fails
     // (service readiness notification, benchmarks). Must not block.
     std::function<void(const std::string& name, PluginState state)> on_settled;
@@ -130,6 +134,8 @@ class PluginHost : public PluginSupervisor::Listener {
 
   boost::asio::io_context& io_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  // Options::calls when none was given; outlives the supervisors.
+  std::unique_ptr<CompletionQueueThread> own_calls_;
   std::vector<std::unique_ptr<PluginSupervisor>> plugins_;
   std::function<void(const std::string&, PluginState)> on_settled_;
   std::function<void()> on_all_settled_;

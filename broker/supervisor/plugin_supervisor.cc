@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "boost/asio/post.hpp"
 #include "broker/common/grpc_status.h"
+#include "broker/common/queue_rpc.h"
 #include "broker/common/random.h"
 #include "broker/events/plugin_event_stream.h"
 #include "grpc_health/v1/health.grpc.pb.h"
@@ -333,30 +334,27 @@ void PluginSupervisor::ConnectBack(uint64_t launch_id) {
 
 void PluginSupervisor::CheckHealth(absl::Duration timeout, bool wait_for_ready,
                                    std::function<void(absl::Status)> on_result) {
-  struct Call {
-    grpc::ClientContext context;
-    grpc::health::v1::HealthCheckRequest request;
-    grpc::health::v1::HealthCheckResponse response;
-  };
-  auto call = std::make_shared<Call>();
-  call->request.set_service(v1::kPluginServiceName);
-  call->context.AddMetadata(v1::kSecretMetadataKey, launch_->secret);
-  call->context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  call->context.set_wait_for_ready(wait_for_ready);
+  using grpc::health::v1::HealthCheckResponse;
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(v1::kPluginServiceName);
   pending_calls_++;
-  launch_->health->async()->Check(
-      &call->context, &call->request, &call->response,
-      [this, call, on_result = std::move(on_result)](grpc::Status status) {
+  auto* call = new UnaryCall<HealthCheckResponse>(
+      [this, on_result = std::move(on_result)](const grpc::Status& status,
+                                               const HealthCheckResponse& response) {
         absl::Status result = FromGrpcStatus(status);
-        if (status.ok() &&
-            call->response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+        if (status.ok() && response.status() != HealthCheckResponse::SERVING) {
           result = absl::UnavailableError(absl::StrCat(
-              "health status ",
-              grpc::health::v1::HealthCheckResponse::ServingStatus_Name(call->response.status())));
+              "health status ", HealthCheckResponse::ServingStatus_Name(response.status())));
         }
         asio::post(strand_, [on_result, result] { on_result(result); });
         pending_calls_--;
       });
+  call->context().AddMetadata(v1::kSecretMetadataKey, launch_->secret);
+  call->context().set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  call->context().set_wait_for_ready(wait_for_ready);
+  call->Start(*options_.calls, [&](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
+    return launch_->health->PrepareAsyncCheck(context, request, cq);
+  });
 }
 
 void PluginSupervisor::OnConnectBack(uint64_t launch_id, absl::Status status) {
@@ -631,20 +629,12 @@ void PluginSupervisor::Terminate(bool polite) {
   auto kill = [escalate] { escalate(SIGKILL, [] {}); };
   auto term = [escalate, kill] { escalate(SIGTERM, kill); };
   if (polite && launch_->stub) {
-    struct Call {
-      grpc::ClientContext context;
-      v1::ShutdownRequest request;
-      v1::ShutdownResponse response;
-    };
-    auto call = std::make_shared<Call>();
-    call->request.set_reason(stop_reason_.empty() ? "plugin failed" : stop_reason_);
-    call->request.set_grace_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(grace)));
-    call->context.AddMetadata(v1::kSecretMetadataKey, launch_->secret);
-    call->context.set_deadline(absl::ToChronoTime(absl::Now() + grace));
+    v1::ShutdownRequest request;
+    request.set_reason(stop_reason_.empty() ? "plugin failed" : stop_reason_);
+    request.set_grace_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(grace)));
     pending_calls_++;
-    launch_->stub->async()->Shutdown(
-        &call->context, &call->request, &call->response,
-        [this, call, id, term, grace](grpc::Status status) {
+    auto* call = new UnaryCall<v1::ShutdownResponse>(
+        [this, id, term, grace](const grpc::Status& status, const v1::ShutdownResponse&) {
           // A plugin that cannot take the Shutdown call (socket closed,
           // hung server) gets SIGTERM after a short wait rather than after
           // the whole grace. The wait is for plugins that took the call and
@@ -662,6 +652,11 @@ void PluginSupervisor::Terminate(bool polite) {
           }
           pending_calls_--;
         });
+    call->context().AddMetadata(v1::kSecretMetadataKey, launch_->secret);
+    call->context().set_deadline(absl::ToChronoTime(absl::Now() + grace));
+    call->Start(*options_.calls, [&](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
+      return launch_->stub->PrepareAsyncShutdown(context, request, cq);
+    });
     stop_timer_.expires_after(absl::ToChronoNanoseconds(grace));
     stop_timer_.async_wait([term](const boost::system::error_code& ec) {
       if (!ec) term();
@@ -719,8 +714,8 @@ void PluginSupervisor::OpenEventStream() {
     pending_calls_--;
   };
   pending_calls_++;
-  launch_->events =
-      PluginEventStream::Open(launch_->channel, launch_->secret, std::move(callbacks));
+  launch_->events = PluginEventStream::Open(*options_.calls, launch_->channel, launch_->secret,
+                                            std::move(callbacks));
   FlushEvents();
 }
 

@@ -5,7 +5,7 @@
 //
 // Threading: every state change happens on the supervisor's own strand of
 // the broker's io_context. Public methods may be called from any thread
-// (gRPC reactions included): they post to the strand and never block.
+// (the gRPC queue thread included): they post to the strand and never block.
 // Status() reads a snapshot under a mutex.
 #ifndef TRACIM_BROKER_SUPERVISOR_PLUGIN_SUPERVISOR_H_
 #define TRACIM_BROKER_SUPERVISOR_PLUGIN_SUPERVISOR_H_
@@ -30,6 +30,7 @@
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
+#include "broker/common/completion_queue_thread.h"
 #include "broker/discovery/plugin_manifest.h"
 #include "broker/events/plugin_event_queue.h"
 #include "broker/events/published_event.h"
@@ -82,6 +83,10 @@ class PluginSupervisor {
     // lines reaching the log, at most (PluginLog).
     uint32_t output_log_rate = 200;
     uint32_t output_log_burst = 1000;
+    // The completion queue every gRPC call to the plugin (health checks,
+    // the event stream, Shutdown) runs on; required, and must outlive this
+    // object's calls (PendingCalls() == 0).
+    CompletionQueueThread* calls = nullptr;
   };
 
   // Told about state changes that matter to the host. Called on the

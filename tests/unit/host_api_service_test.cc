@@ -79,17 +79,20 @@ class HostApiServiceTest : public ::testing::Test {
 
     const std::string address = absl::StrCat("unix:", (dir_.path() / "host.sock").string());
     grpc::ServerBuilder builder;
+    queue_ = CompletionQueueThread::ForServer("host-api-test", builder);
     builder.AddListeningPort(address, grpc::InsecureServerCredentials());
-    builder.RegisterService(service_.get());
+    builder.RegisterService(service_->service());
     server_ = builder.BuildAndStart();
     EXPECT_NE(server_, nullptr);
+    service_->Serve(*queue_);
     stub_ = pb::HostApi::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   }
 
   ~HostApiServiceTest() override {
-    // The server waits for its reactors, which finish on the pool.
+    // The server waits for its calls, which are answered from the pool.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     server_->Wait();
+    queue_->Shutdown();
     pool_.join();
   }
 
@@ -192,6 +195,7 @@ class HostApiServiceTest : public ::testing::Test {
   }};
   boost::asio::thread_pool pool_{2};
   std::unique_ptr<HostApiService> service_;
+  std::unique_ptr<CompletionQueueThread> queue_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<pb::HostApi::Stub> stub_;
 };
