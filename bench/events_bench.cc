@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/io_context.hpp"
+#include "boost/asio/thread_pool.hpp"
 #include "broker/app/runtime_dir.h"
 #include "broker/control/control_server.h"
 #include "broker/discovery/plugin_discovery.h"
@@ -84,7 +85,7 @@ class Broker {
     control_ = ControlServer::Create(options.broker_socket);
     options.calls = &control_->queue();
     host_ = std::move(*PluginHost::Create(io_, launcher_, std::move(plugins), options));
-    if (absl::Status s = control_->Start(*host_, kToken); !s.ok()) {
+    if (absl::Status s = control_->Start(*host_, kToken, {}, blocking_.get_executor()); !s.ok()) {
       std::fprintf(stderr, "%s\n", s.ToString().c_str());
       std::_Exit(1);
     }
@@ -184,6 +185,8 @@ class Broker {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   PosixProcessLauncher launcher_;
+  // The broker's blocking pool, where Backend.Publish does its work.
+  boost::asio::thread_pool blocking_{2};
   std::unique_ptr<PluginHost> host_;
   std::unique_ptr<ControlServer> control_;
   std::thread thread_;

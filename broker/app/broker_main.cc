@@ -178,7 +178,8 @@ int Run(const std::filesystem::path& config_file) {
   host_api_options.plugin_settings = config->plugin_settings;
   HostApiService host_api(**store, changes, blocking.get_executor(), std::move(host_api_options));
 
-  if (auto s = control->Start(**host, config->backend_token, {&host_api}); !s.ok()) {
+  if (auto s = control->Start(**host, config->backend_token, {&host_api}, blocking.get_executor());
+      !s.ok()) {
     return Fatal(std::string(s.message()));
   }
   spdlog::info("control socket: {}", options.broker_socket.string());

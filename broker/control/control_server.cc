@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "boost/asio/post.hpp"
 #include "broker/common/grpc_status.h"
 #include "broker/common/random.h"
 #include "grpc_health/v1/health.grpc.pb.h"
@@ -114,8 +115,9 @@ class AdminService final : public QueueService {
 // without one.
 class BackendService final : public QueueService {
  public:
-  BackendService(PluginHost& host, std::optional<std::string> token)
-      : host_(host), token_(std::move(token)) {}
+  BackendService(PluginHost& host, std::optional<std::string> token,
+                 boost::asio::any_io_executor executor)
+      : host_(host), token_(std::move(token)), executor_(std::move(executor)) {}
   grpc::Service* service() override { return &service_; }
   std::string name() const override { return v1::Backend::service_full_name(); }
 
@@ -123,8 +125,16 @@ class BackendService final : public QueueService {
     ServeUnary(queue, service_, &v1::Backend::AsyncService::RequestPublish,
                [this](grpc::ServerContext& context, const v1::PublishRequest& request,
                       v1::PublishResponse& response, UnaryDone done) {
-                 absl::Status refused = Publish(context, request, response, done);
-                 if (!refused.ok()) done(ToGrpcStatus(refused));
+                 auto publish = [this, &context, &request, &response, done] {
+                   absl::Status refused = Publish(context, request, response, done);
+                   if (!refused.ok()) done(ToGrpcStatus(refused));
+                 };
+                 // The request and response live until the call is answered.
+                 if (executor_) {
+                   boost::asio::post(executor_, std::move(publish));
+                 } else {
+                   publish();
+                 }
                });
   }
 
@@ -180,6 +190,9 @@ class BackendService final : public QueueService {
 
   PluginHost& host_;
   const std::optional<std::string> token_;
+  // Where calls are checked and their events stamped and queued; unset: on
+  // the queue's thread.
+  const boost::asio::any_io_executor executor_;
   v1::Backend::AsyncService service_;
 };
 
@@ -286,9 +299,11 @@ std::unique_ptr<ControlServer> ControlServer::Create(const std::filesystem::path
 
 absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
     const std::filesystem::path& socket_path, PluginHost& host,
-    std::optional<std::string> backend_token, std::vector<QueueService*> extra_services) {
+    std::optional<std::string> backend_token, std::vector<QueueService*> extra_services,
+    boost::asio::any_io_executor publish_executor) {
   std::unique_ptr<ControlServer> server = Create(socket_path);
-  if (absl::Status s = server->Start(host, std::move(backend_token), std::move(extra_services));
+  if (absl::Status s = server->Start(host, std::move(backend_token), std::move(extra_services),
+                                     std::move(publish_executor));
       !s.ok()) {
     return s;
   }
@@ -296,12 +311,14 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
 }
 
 absl::Status ControlServer::Start(PluginHost& host, std::optional<std::string> backend_token,
-                                  std::vector<QueueService*> extra_services) {
+                                  std::vector<QueueService*> extra_services,
+                                  boost::asio::any_io_executor publish_executor) {
   if (builder_ == nullptr) return absl::FailedPreconditionError("the control server was started");
   ::unlink(socket_path_.c_str());
   services_.push_back(std::make_unique<RegistrarService>(host));
   services_.push_back(std::make_unique<AdminService>(host));
-  services_.push_back(std::make_unique<BackendService>(host, std::move(backend_token)));
+  services_.push_back(std::make_unique<BackendService>(host, std::move(backend_token),
+                                                       std::move(publish_executor)));
   std::vector<QueueService*> served;
   for (auto& service : services_) served.push_back(service.get());
   served.insert(served.end(), extra_services.begin(), extra_services.end());

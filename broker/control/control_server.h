@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "boost/asio/any_io_executor.hpp"
 #include "broker/common/completion_queue_thread.h"
 #include "broker/common/queue_rpc.h"
 #include "broker/supervisor/plugin_host.h"
@@ -43,7 +44,8 @@ class ControlServer {
   static absl::StatusOr<std::unique_ptr<ControlServer>> Start(
       const std::filesystem::path& socket_path, PluginHost& host,
       std::optional<std::string> backend_token = std::nullopt,
-      std::vector<QueueService*> extra_services = {});
+      std::vector<QueueService*> extra_services = {},
+      boost::asio::any_io_executor publish_executor = {});
   ~ControlServer();
 
   // Listens on the socket (replacing a stale socket file) and serves. Once.
@@ -51,8 +53,14 @@ class ControlServer {
   // Without a backend token the Backend service answers FAILED_PRECONDITION.
   // `extra_services` (e.g. HostApi) are served too; each must outlive the
   // server (Shutdown, or the destructor).
+  // Backend.Publish checks a call, stamps its events and hands them to the
+  // plugins on `publish_executor` (the blocking pool: that is most of the
+  // work of a call, and the queue's thread has the streams to the plugins to
+  // run), or on the queue's thread when it is unset; the executor must run
+  // its work until Shutdown returns.
   absl::Status Start(PluginHost& host, std::optional<std::string> backend_token = std::nullopt,
-                     std::vector<QueueService*> extra_services = {});
+                     std::vector<QueueService*> extra_services = {},
+                     boost::asio::any_io_executor publish_executor = {});
 
   // The queue the services run on; also for calls the broker makes (to
   // plugins), which must all be over before Shutdown.
