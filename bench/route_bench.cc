@@ -6,7 +6,9 @@
 //      the plugin (same binary, same route): requests/s, p50, p99, and the
 //      CPU time per request of the broker and of each plugin process;
 //   2. 1 connection, the same two ways: p50/p99 and the broker's added p50;
-//      and, as the floor of any HTTP front, a 404 the broker answers itself;
+//      and, as the floor of any HTTP front, a 404 the broker answers itself
+//      and the same answer from a bare blocking responder thread (the
+//      machine's loopback HTTP round trip, no broker code at all);
 //   3. 1 GiB up through echo and 1 GiB down through download/{size}, with
 //      the broker's VmRSS sampled: memory must stay flat.
 // The cases alternate (broker, direct) --rounds times; medians are printed.
@@ -171,6 +173,55 @@ double ToMicros(const std::string& value) {
   if (value.find('s') != std::string::npos) return v * 1e6;
   return v;
 }
+
+// The least an HTTP front costs on this machine: one blocking thread that
+// answers each read on a connection with a fixed 404 (wrk over one
+// connection sends one request at a time), no event loop, no parsing.
+class BareResponder {
+ public:
+  BareResponder() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd_, 16) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      std::perror("bare responder");
+      std::exit(1);
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~BareResponder() {
+    shutdown(fd_, SHUT_RDWR);  // wakes accept
+    thread_.join();
+    close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  void Run() {
+    static constexpr char kResponse[] =
+        "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n"
+        "{\"code\":\"not_found\"}";
+    for (;;) {
+      const int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) return;
+      const int one = 1;
+      setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      char buffer[8192];
+      while (read(conn, buffer, sizeof buffer) > 0) {
+        if (write(conn, kResponse, sizeof kResponse - 1) < 0) break;
+      }
+      close(conn);
+    }
+  }
+
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
 
 Figures RunWrk(int port, int connections, int seconds, const char* path = "/plugins/rp/ping") {
   const int threads = std::min(connections, 2);
@@ -395,6 +446,7 @@ int main(int argc, char** argv) {
   channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
   auto stub = v1::Plugin::NewStub(channel);
 
+  BareResponder bare;
   std::printf("route_bench: GET /plugins/rp/ping, %d s per case, %d round(s), wrk -c%d\n", seconds,
               rounds, connections);
   // Warm-up.
@@ -418,6 +470,7 @@ int main(int argc, char** argv) {
     Figures d = RunDirect(stub.get(), connections, seconds);
     const double direct_cpu = CpuSeconds(direct, false) - direct_cpu0;
     Figures floor1 = RunWrk(port, 1, seconds, "/plugins/none/ping");
+    Figures bare1 = RunWrk(bare.port(), 1, seconds, "/");
     const double broker1_cpu0 = CpuSeconds(broker.pid(), false);
     const double broker1_switches0 = ContextSwitches(broker.pid());
     Figures b1 = RunWrk(port, 1, seconds);
@@ -434,9 +487,9 @@ int main(int argc, char** argv) {
         "round %d: broker %.0f req/s p50 %.0f us p99 %.0f us (CPU/request: broker %.0f us, its "
         "plugin %.0f us) | direct %.0f req/s p50 %.0f us p99 %.0f us (plugin CPU/request %.0f us) "
         "| 1 conn: broker p50 %.0f us p99 %.0f us, direct p50 %.0f us p99 %.0f us, HTTP alone "
-        "p50 %.0f us\n",
+        "p50 %.0f us, bare responder p50 %.0f us\n",
         r + 1, b.rps, b.p50_us, b.p99_us, b_cpu_us, bp_cpu_us, d.rps, d.p50_us, d.p99_us, d_cpu_us,
-        b1.p50_us, b1.p99_us, d1.p50_us, d1.p99_us, floor1.p50_us);
+        b1.p50_us, b1.p99_us, d1.p50_us, d1.p99_us, floor1.p50_us, bare1.p50_us);
     std::fflush(stdout);
     fig["b.rps"].push_back(b.rps);
     fig["b.p50"].push_back(b.p50_us);
@@ -452,6 +505,7 @@ int main(int argc, char** argv) {
     fig["d1.p99"].push_back(d1.p99_us);
     fig["added"].push_back(b1.p50_us - d1.p50_us);
     fig["floor1.p50"].push_back(floor1.p50_us);
+    fig["bare1.p50"].push_back(bare1.p50_us);
     fig["b.cpu"].push_back(b_cpu_us);
     fig["bp.cpu"].push_back(bp_cpu_us);
     fig["d.cpu"].push_back(d_cpu_us);
@@ -473,6 +527,8 @@ int main(int argc, char** argv) {
   std::printf("broker's added p50 (1 connection): %.0f us\n", m("added"));
   std::printf("HTTP alone (a 404 the broker answers itself, 1 connection): p50 %.0f us\n",
               m("floor1.p50"));
+  std::printf("loopback HTTP floor (a bare blocking responder, 1 connection): p50 %.0f us\n",
+              m("bare1.p50"));
   std::printf(
       "CPU per request at %d connections: broker %.0f us, its plugin %.0f us (broker/plugin "
       "%.2f); the plugin called directly %.0f us\n",
