@@ -117,6 +117,8 @@ class Broker {
       cv_.wait(lock, [&] { return done; });
     }
     control_->Shutdown();
+    blocking_.join();  // Publish calls answer from it, on the control server's queue
+    control_.reset();
     work_.reset();
     io_.stop();
     thread_.join();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -182,6 +183,14 @@ int Run(const std::filesystem::path& config_file) {
       !s.ok()) {
     return Fatal(std::string(s.message()));
   }
+  // From here on, whatever way Run returns: no call is served any more, and
+  // what the pool was doing (answering calls on the control server's queue,
+  // using host_api and the host) is over, before those objects go. The
+  // queue itself shuts down with `control`, declared first, destroyed last.
+  absl::Cleanup stop_serving = [&control, &blocking] {
+    control->Shutdown();
+    blocking.join();
+  };
   spdlog::info("control socket: {}", options.broker_socket.string());
 
   // The REST API: store calls and password hashing run on the pool.
@@ -247,10 +256,10 @@ int Run(const std::filesystem::path& config_file) {
   // events; the io thread is gone, so those still waiting are answered
   // UNAVAILABLE now, or the control server's shutdown would wait for them.
   (*host)->AbandonPendingPublishes();
-  // The control server before the pool: host API calls in flight finish on
-  // it. Then its queue, whose calls to plugins are over (StopAll).
-  control->Shutdown();
-  blocking.join();
+  // The control server, then the pool, whose host API and Publish calls
+  // answer on the control server's queue; the queue, whose calls to plugins
+  // are over (StopAll), shuts down last (`control`'s destructor).
+  std::move(stop_serving).Invoke();
   spdlog::info("tracim-plugin-broker stopped");
   return 0;
 }

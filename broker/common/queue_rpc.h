@@ -38,7 +38,8 @@
 
 namespace tracim::broker {
 
-// Answers one served call: exactly once, from any thread. Copyable; the
+// Answers one served call: exactly once, from any thread, and before the
+// queue shuts down (an answer is an operation on the queue). Copyable; the
 // copies share the one answer.
 class UnaryDone {
  public:

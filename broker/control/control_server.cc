@@ -340,16 +340,16 @@ absl::Status ControlServer::Start(PluginHost& host, std::optional<std::string> b
   return absl::OkStatus();
 }
 
-ControlServer::~ControlServer() { Shutdown(); }
-
-void ControlServer::Shutdown() {
-  if (server_ != nullptr) {
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-    server_->Wait();
-  }
+ControlServer::~ControlServer() {
+  Shutdown();
   // Calls still requested come back (not ok) as the queue drains.
   queue_->Shutdown();
-  server_.reset();
+}
+
+void ControlServer::Shutdown() {
+  if (server_ == nullptr) return;
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  server_->Wait();
 }
 
 }  // namespace tracim::broker

@@ -57,17 +57,20 @@ class ControlServer {
   // plugins on `publish_executor` (the blocking pool: that is most of the
   // work of a call, and the queue's thread has the streams to the plugins to
   // run), or on the queue's thread when it is unset; the executor must run
-  // its work until Shutdown returns.
+  // its work until it is drained after Shutdown (see the destructor).
   absl::Status Start(PluginHost& host, std::optional<std::string> backend_token = std::nullopt,
                      std::vector<QueueService*> extra_services = {},
                      boost::asio::any_io_executor publish_executor = {});
 
   // The queue the services run on; also for calls the broker makes (to
-  // plugins), which must all be over before Shutdown.
+  // plugins), which must all be over before the destructor.
   CompletionQueueThread& queue() { return *queue_; }
 
-  // Stops accepting calls and waits (bounded) for the running ones, then
-  // shuts the queue down. Idempotent.
+  // Stops accepting calls, gives the running ones a second, then cancels
+  // them. Idempotent. The queue keeps running: calls that handlers answer
+  // later (from the blocking pool) are still answered. So: Shutdown, then
+  // drain what may answer (join the pool), then destroy this object, which
+  // shuts the queue down — an answer after that would abort the process.
   void Shutdown();
 
  private:

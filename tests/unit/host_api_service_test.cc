@@ -89,11 +89,12 @@ class HostApiServiceTest : public ::testing::Test {
   }
 
   ~HostApiServiceTest() override {
-    // The server waits for its calls, which are answered from the pool.
+    // Calls are answered from the pool, on the queue: the pool is drained
+    // before the queue shuts down.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     server_->Wait();
-    queue_->Shutdown();
     pool_.join();
+    queue_->Shutdown();
   }
 
   // Calls `method` as the plugin holding `secret` (nullopt: no metadata).
