@@ -16,8 +16,9 @@
 //   ControlServer::Start(socket, host, token, {&host_api});  // or, by hand:
 //   builder.RegisterService(host_api.service()); ... BuildAndStart();
 //   host_api.Serve(queue);  // a CompletionQueueThread::ForServer of that builder
-//   ... server->Shutdown(); server->Wait(); queue.Shutdown(); blocking.join();
-//   // then destroy host_api
+//   ... server->Shutdown(); server->Wait();
+//   blocking.join();   // calls still answering from the pool, on the queue
+//   queue.Shutdown();  // then destroy host_api
 #ifndef TRACIM_BROKER_HOSTAPI_HOST_API_SERVICE_H_
 #define TRACIM_BROKER_HOSTAPI_HOST_API_SERVICE_H_
 
@@ -68,9 +69,9 @@ struct HostApiServiceOptions {
 class HostApiService final : public QueueService {
  public:
   // `store`, `changes` and the executor's execution context must outlive
-  // every call this service accepted: shut the gRPC server down (it waits
-  // for the calls to be answered) before joining the executor's pool, and
-  // destroy this object last.
+  // every call this service accepted: shut the gRPC server down, then join
+  // the executor's pool (calls it still runs answer on the queue), then shut
+  // the queue down, and destroy this object last.
   HostApiService(Store& store, ChangePublisher& changes,
                  boost::asio::any_io_executor blocking_executor, HostApiServiceOptions options);
   HostApiService(const HostApiService&) = delete;
