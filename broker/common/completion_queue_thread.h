@@ -50,6 +50,20 @@ class CompletionQueueThread {
     ~Completion() = default;
   };
 
+  // The Completion of one kind of operation of an object: runs
+  // `(owner->*on)(ok)` on the queue's thread.
+  //   Bound<Stream> read_done_{this, &Stream::OnReadDone};
+  template <typename Owner>
+  class Bound final : public Completion {
+   public:
+    Bound(Owner* owner, void (Owner::*on)(bool)) : owner_(owner), on_(on) {}
+    void OnComplete(bool ok) override { (owner_->*on_)(ok); }
+
+   private:
+    Owner* const owner_;
+    void (Owner::*const on_)(bool);
+  };
+
   // A queue for client calls, and its thread, named `name` (at most 15
   // characters are shown).
   explicit CompletionQueueThread(const std::string& name);

@@ -50,12 +50,7 @@ class PluginEventStream {
 
  private:
   // A gRPC operation's tag: runs `on` on the queue's thread.
-  struct Op final : CompletionQueueThread::Completion {
-    Op(PluginEventStream* stream, void (PluginEventStream::*on)(bool)) : stream(stream), on(on) {}
-    void OnComplete(bool ok) override { (stream->*on)(ok); }
-    PluginEventStream* const stream;
-    void (PluginEventStream::*const on)(bool);
-  };
+  using Op = CompletionQueueThread::Bound<PluginEventStream>;
 
   explicit PluginEventStream(Callbacks callbacks) : callbacks_(std::move(callbacks)) {}
   void OnStarted(bool ok);

@@ -153,12 +153,7 @@ class PluginRouteProxy::Exchange final
   };
 
   // A gRPC operation's tag: runs `on` on the queue's thread.
-  struct Op final : CompletionQueueThread::Completion {
-    Op(Exchange* exchange, void (Exchange::*on)(bool)) : exchange(exchange), on(on) {}
-    void OnComplete(bool ok) override { (exchange->*on)(ok); }
-    Exchange* const exchange;
-    void (Exchange::*const on)(bool);
-  };
+  using Op = CompletionQueueThread::Bound<Exchange>;
   static void* Tag(Op* op) { return CompletionQueueThread::Tag(op); }
 
   void ReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
