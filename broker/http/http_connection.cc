@@ -51,6 +51,9 @@ class StreamImpl final : public HttpStream {
       : connection_(std::move(connection)), seq_(seq), head_(std::move(head)) {}
 
   ~StreamImpl() override {
+    // Usually the response is complete or queued by now: nothing to do, and
+    // no reason to wake the io thread to find that out.
+    if (connection_->TryRunHere([&] { return connection_->StreamReleaseIsNoop(seq_); })) return;
     connection_->Post([c = connection_, seq = seq_] { c->OnStreamReleased(seq); });
   }
 
@@ -180,8 +183,23 @@ bool HttpConnection::TryRunHere(F&& f) {
 bool HttpConnection::RespondHere(uint64_t seq, HttpResponse& response, WriteDone& cb) {
   // A failure is left to StreamRespond, on the strand, which reports it.
   if (!CheckResponseStart(seq, response.status, response.headers).ok()) return false;
+  writing_here_ = true;
   QueueResponse(std::move(response), /*close=*/false, CompleteExchange(seq, std::move(cb)));
+  writing_here_ = false;
+  if (const std::optional<size_t> n = std::exchange(written_here_, std::nullopt)) {
+    // Bytes of a next request (pipelined) would be parsed and dispatched
+    // next: that stays on the strand.
+    if (buffer_.size() == 0) {
+      OnWrite(error_code(), *n);
+    } else {
+      Post([self = shared_from_this(), n = *n] { self->OnWrite(error_code(), n); });
+    }
+  }
   return true;
+}
+
+bool HttpConnection::StreamReleaseIsNoop(uint64_t seq) const {
+  return !Current(seq) || ex_->over() || ex_->finish_queued || closed_;
 }
 
 void HttpConnection::Start() {
@@ -215,6 +233,9 @@ void HttpConnection::DoStart() {
     client_port_ = peer.port();
   }
   socket_.set_option(tcp::no_delay(true), ec);
+  // For RespondHere's write at once (WriteNext); Asio's own operations are
+  // unaffected.
+  socket_.non_blocking(true, ec);
   header_deadline_ = Clock::now() + ToChrono(core_->options().header_timeout);
   StartRequest();
 }
@@ -747,7 +768,7 @@ void HttpConnection::StreamSetOnCancel(uint64_t seq, std::function<void(absl::St
 }
 
 void HttpConnection::OnStreamReleased(uint64_t seq) {
-  if (!Current(seq) || ex_->over() || ex_->finish_queued || closed_) return;
+  if (StreamReleaseIsNoop(seq)) return;
   HandlerFailed("released the stream before completing the response");
 }
 
@@ -842,9 +863,30 @@ void HttpConnection::QueueWrite(std::string head, std::string body, std::string 
 // use socket_ on the strand without it, so nothing else may start a write.
 void HttpConnection::WriteNext() {
   WriteOp& op = writes_.front();
+  write_pending_ = true;
+  if (writing_here_) {
+    // Off the strand (RespondHere): the socket usually takes a whole small
+    // response at once. The socket is non-blocking (DoStart).
+    const std::array<asio::const_buffer, 3> all = {asio::buffer(op.head), asio::buffer(op.body),
+                                                   asio::buffer(op.tail)};
+    error_code ec;
+    const size_t n = socket_.write_some(all, ec);
+    if (!ec && n == asio::buffer_size(all)) {
+      written_here_ = n;
+      return;
+    }
+    // The rest (or all: would_block, an error) the usual way; an error
+    // comes back from async_write, on the strand.
+    size_t sent = ec ? 0 : n;
+    core_->counters().bytes_sent += sent;
+    for (std::string* part : {&op.head, &op.body, &op.tail}) {
+      const size_t k = std::min(sent, part->size());
+      part->erase(0, k);
+      sent -= k;
+    }
+  }
   const std::array<asio::const_buffer, 3> buffers = {asio::buffer(op.head), asio::buffer(op.body),
                                                      asio::buffer(op.tail)};
-  write_pending_ = true;
   const uint64_t gen = ++write_timer_gen_;
   write_timer_.expires_after(ToChrono(core_->options().write_idle_timeout));
   write_timer_.async_wait([self = shared_from_this(), gen](error_code ec) {

@@ -116,15 +116,20 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // thread asked for earlier runs after it), `mu_` is free, and this thread
   // is not running connection code already (no re-entry from a callback).
   // `f` returns whether it did the work; when it cannot (say, the exchange
-  // ended), it must change nothing, and the caller posts instead. `f` must
-  // not call handler callbacks: they run on the strand, never inline.
+  // ended), it must change nothing, and the caller posts instead. `f` calls
+  // no handler callback, except RespondHere's own (see there).
   // Returns false when `f` did not run or did not do the work.
   template <typename F>
   bool TryRunHere(F&& f);
   // StreamRespond for TryRunHere: the response is queued (and its write
   // started on this thread) if StreamRespond would accept it; otherwise
-  // nothing changes and false is returned.
+  // nothing changes and false is returned. When the socket takes the whole
+  // response at once and no further request bytes are buffered, the write
+  // completes here too (`cb` runs, the next request's read starts), so the
+  // io thread is not woken for it.
   bool RespondHere(uint64_t seq, HttpResponse& response, WriteDone& cb);
+  // Whether OnStreamReleased(seq) would do nothing.
+  bool StreamReleaseIsNoop(uint64_t seq) const;
 
   // Request reading.
   void DoStart();
@@ -221,6 +226,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   std::deque<WriteOp> writes_;
   bool write_pending_ = false;
+  // Set by RespondHere around its QueueResponse: WriteNext first tries the
+  // write at once, and when it is whole leaves its completion to RespondHere
+  // (written_here_ holds the byte count) instead of to the io thread.
+  bool writing_here_ = false;
+  std::optional<size_t> written_here_;
 
   uint64_t next_seq_ = 0;
   std::unique_ptr<Exchange> ex_;
