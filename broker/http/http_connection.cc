@@ -7,6 +7,7 @@
 #include <mutex>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -183,13 +184,19 @@ bool HttpConnection::TryRunHere(F&& f) {
 bool HttpConnection::RespondHere(uint64_t seq, HttpResponse& response, WriteDone& cb) {
   // A failure is left to StreamRespond, on the strand, which reports it.
   if (!CheckResponseStart(seq, response.status, response.headers).ok()) return false;
-  writing_here_ = true;
-  QueueResponse(std::move(response), /*close=*/false, CompleteExchange(seq, std::move(cb)));
-  writing_here_ = false;
+  {
+    writing_here_ = true;
+    const absl::Cleanup not_here = [this] { writing_here_ = false; };
+    QueueResponse(std::move(response), /*close=*/false, CompleteExchange(seq, std::move(cb)));
+  }
   if (const std::optional<size_t> n = std::exchange(written_here_, std::nullopt)) {
-    // Bytes of a next request (pipelined) would be parsed and dispatched
-    // next: that stays on the strand.
-    if (buffer_.size() == 0) {
+    // Completed here only when all that follows is the next request's read
+    // (and the caller's own callback). Otherwise it is the strand's: bytes
+    // of a pipelined request would be parsed and dispatched; an outstanding
+    // ReadBody's callback would run inside the caller's call, where the
+    // caller may hold the lock that callback takes (the proxy does); and
+    // closing lingers.
+    if (buffer_.size() == 0 && !body_consumer_ && !closing_) {
       OnWrite(error_code(), *n);
     } else {
       Post([self = shared_from_this(), n = *n] { self->OnWrite(error_code(), n); });

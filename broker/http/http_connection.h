@@ -124,9 +124,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // StreamRespond for TryRunHere: the response is queued (and its write
   // started on this thread) if StreamRespond would accept it; otherwise
   // nothing changes and false is returned. When the socket takes the whole
-  // response at once and no further request bytes are buffered, the write
-  // completes here too (`cb` runs, the next request's read starts), so the
-  // io thread is not woken for it.
+  // response at once and all that follows is the next request's read (no
+  // request bytes buffered, no ReadBody outstanding, no close), the write
+  // completes here too (`cb` runs, the next read starts), so the io thread
+  // is not woken for it.
   bool RespondHere(uint64_t seq, HttpResponse& response, WriteDone& cb);
   // Whether OnStreamReleased(seq) would do nothing.
   bool StreamReleaseIsNoop(uint64_t seq) const;

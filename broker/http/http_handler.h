@@ -103,10 +103,11 @@ class HttpStream {
   // returns) when the connection is free at that moment; else exactly
   // Respond. It spares the response a hand-over to the io thread — less
   // latency for a caller with nothing else to do, more work on its thread.
-  // When the socket takes the whole response at once, the write completes
-  // here too: `on_written` runs on the calling thread before this returns
-  // (so it must not wait for anything the caller holds); otherwise it runs
-  // on the strand, later.
+  // When the socket takes the whole response at once and nothing but the
+  // next request's read follows, the write completes here too: `on_written`
+  // runs on the calling thread before this returns (so it must not wait for
+  // anything the caller holds); otherwise it runs on the strand, later, as
+  // do all other callbacks (an outstanding ReadBody's, say) in every case.
   virtual void RespondFromHere(HttpResponse response, WriteCallback on_written) = 0;
 
   // Cuts the connection now, for failures after the head went out (the

@@ -510,6 +510,29 @@ TEST_F(RoutesTest, RequestIdIsKeptOrGeneratedAndReturned) {
             "e-1");
 }
 
+// `ping` answers on the head and never reads a body: the answer comes while
+// the broker still waits for the rest of the client's body. The exchange
+// ends with the answer (and the connection, which has unread body bytes in
+// it), and the broker goes on serving.
+TEST_F(RoutesTest, AnAnswerBeforeTheWholeBodyArrivedEndsTheExchange) {
+  AddRoutePlugin("rp");
+  StartBroker({"rp"});
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    HttpConnection c(port_);
+    ASSERT_TRUE(
+        c.Send("GET /plugins/rp/ping HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf"));
+    std::optional<Response> early = c.Read();
+    ASSERT_TRUE(early.has_value());
+    EXPECT_EQ(early->status, 200);
+    EXPECT_EQ(early->body, "pong");
+    EXPECT_EQ(early->Header("Connection"), "close");
+    Response next = Exchange(Get("/plugins/rp/ping"));
+    EXPECT_EQ(next.status, 200);
+    EXPECT_EQ(next.body, "pong");
+  }
+}
+
 TEST_F(RoutesTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   AddRoutePlugin("rp");
   StartBroker({"rp"});

@@ -1307,6 +1307,57 @@ TEST_F(HttpServerTest, RespondFromHereBeforeTheBodyWasReadClosesAfterTheResponse
   EXPECT_TRUE(client.WaitForClose());
 }
 
+// The route proxy answers with its own lock held, and its ReadBody callback
+// takes that lock: a plugin that answers before it took the whole body must
+// not get that callback inside the answering call (a self-deadlock).
+TEST_F(HttpServerTest, RespondFromHereNeverRunsAnOutstandingReadBodyCallbackInTheCall) {
+  StreamSlot slot;
+  StartServer(slot.Router());
+  TestClient client(port());
+  ASSERT_FALSE(
+      client.Send("POST /plugins/p/x HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\n"
+                  "Content-Length: 10\r\n\r\n"));
+  std::shared_ptr<HttpStream> stream = slot.Take();
+  ASSERT_NE(stream, nullptr);
+  absl::Mutex caller_mu;  // the proxy's exchange lock
+  absl::Notification body_failed;
+  absl::Status body_status;
+  std::thread::id body_thread;
+  stream->ReadBody([&](absl::StatusOr<HttpBodyChunk> chunk) {
+    body_thread = std::this_thread::get_id();
+    // Takes the caller's lock, as the proxy's does: on the caller's thread,
+    // inside the call, that would never return (so it is not taken there).
+    if (body_thread == io_thread_.get_id()) absl::MutexLock lock(&caller_mu);
+    body_status = chunk.status();
+    body_failed.Notify();
+  });
+  // The 100 is written by the same strand handler that registers the
+  // ReadBody: from here on it is outstanding.
+  EXPECT_EQ(client.ReadResponse().result_int(), 100);
+  // One exchange on another connection, through the same io thread, after
+  // the 100's write completion was queued there: once it is answered, that
+  // completion has run and the connection is idle.
+  TestClient other(port());
+  ASSERT_FALSE(other.Send(Get("/elsewhere")));
+  EXPECT_EQ(other.ReadResponse().result_int(), 404);
+  WriteOutcome written;
+  {
+    absl::MutexLock lock(&caller_mu);
+    stream->RespondFromHere(TextResponse(401, "early"), written.Callback());
+  }
+  const auto res = client.ReadResponse();
+  EXPECT_EQ(res.result_int(), 401);
+  EXPECT_EQ(res.body(), "early");
+  EXPECT_EQ(Header(res, "Connection"), "close");
+  ASSERT_TRUE(body_failed.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(body_thread, io_thread_.get_id()) << "the ReadBody callback ran inside the call";
+  EXPECT_EQ(body_status, absl::CancelledError("the response is complete"));
+  const auto [status, thread] = written.Wait();
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(thread, io_thread_.get_id());
+  EXPECT_TRUE(client.WaitForClose());
+}
+
 // --- Stop ----------------------------------------------------------------------
 
 TEST_F(HttpServerTest, StopLetsTheInFlightRequestFinishAndClosesIdleConnections) {
