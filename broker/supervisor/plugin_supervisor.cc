@@ -270,17 +270,22 @@ void PluginSupervisor::OnStartTimeout(uint64_t launch_id) {
 
 void PluginSupervisor::DoRegister(std::string secret, v1::RegisterRequest request,
                                   std::function<void(absl::StatusOr<v1::RegisterResponse>)> reply) {
-  if (!launch_ || state_ != PluginState::kRegistering) {
+  // The secret first: a caller without it learns nothing about the plugin
+  // (not even its state).
+  if (!launch_ || secret.empty() || !ConstantTimeEquals(secret, launch_->secret)) {
+    std::string reason = secret.empty()
+                             ? absl::StrCat("missing ", v1::kSecretMetadataKey, " metadata")
+                             : "wrong secret";
+    log_->warn("plugin '{}': Register refused: {}", manifest_.name, reason);
+    reply(absl::UnauthenticatedError(absl::StrCat(reason, " for plugin '", manifest_.name, "'")));
+    // Explains the failure of a launch still waiting for its registration.
+    if (state_ == PluginState::kRegistering) refusal_ = std::move(reason);
+    return;
+  }
+  if (state_ != PluginState::kRegistering) {
     reply(absl::FailedPreconditionError(absl::StrCat("plugin '", manifest_.name,
                                                      "' is not expecting a registration (state ",
                                                      PluginStateName(state_), ")")));
-    return;
-  }
-  if (secret.empty() || !ConstantTimeEquals(secret, launch_->secret)) {
-    refusal_ = secret.empty() ? absl::StrCat("missing ", v1::kSecretMetadataKey, " metadata")
-                              : "wrong secret";
-    log_->warn("plugin '{}': Register refused: {}", manifest_.name, refusal_);
-    reply(absl::UnauthenticatedError(absl::StrCat(refusal_, " for plugin '", manifest_.name, "'")));
     return;
   }
   if (launch_->registered) {

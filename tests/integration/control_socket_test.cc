@@ -11,6 +11,8 @@
 #include "grpc_health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/integration/broker_fixture.h"
+#include "tracim/plugin/v1/broker.grpc.pb.h"
+#include "tracim/plugin/v1/handshake.h"
 
 namespace tracim::testing {
 namespace {
@@ -60,6 +62,38 @@ TEST_F(ControlSocket, HealthCheckOfAnUnknownServiceIsNotFound) {
   grpc::Status status = Check("tracim.plugin.v1.Nope", &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(status.error_message(), "unknown service 'tracim.plugin.v1.Nope'");
+}
+
+// Register under the name of a running plugin: without its secret the caller
+// is refused as unauthenticated and learns nothing of the plugin's state;
+// the plugin is not disturbed.
+TEST_F(ControlSocket, RegisterWithoutTheSecretOfARunningPluginIsUnauthenticated) {
+  auto registrar = v1::Registrar::NewStub(
+      grpc::CreateChannel("unix:" + (broker_.runtime_dir() / "broker.sock").string(),
+                          grpc::InsecureChannelCredentials()));
+  const std::optional<v1::PluginStatus> before = broker_.PluginStatus("alpha");
+  ASSERT_TRUE(before.has_value());
+  for (const char* secret : {"", "not-the-secret"}) {
+    SCOPED_TRACE(secret);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kTimeout);
+    if (*secret != '\0') context.AddMetadata(v1::kSecretMetadataKey, secret);
+    v1::RegisterRequest request;
+    request.set_name("alpha");
+    request.set_protocol_version(1);
+    v1::RegisterResponse response;
+    grpc::Status status = registrar->Register(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(status.error_message(),
+              *secret == '\0' ? "missing tracim-plugin-secret metadata for plugin 'alpha'"
+                              : "wrong secret for plugin 'alpha'");
+  }
+  const std::optional<v1::PluginStatus> after = broker_.PluginStatus("alpha");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->state(), "ready");
+  EXPECT_EQ(after->pid(), before->pid());
+  EXPECT_EQ(after->restarts(), before->restarts());
+  EXPECT_EQ(after->last_exit_reason(), before->last_exit_reason());
 }
 
 TEST_F(ControlSocket, HealthWatchIsRefusedAndLeavesTheServerServing) {
