@@ -62,7 +62,9 @@ class Plugin {
   // a restarted plugin once it is ready): read settings here.
   virtual void OnPluginsLoaded(const Event& event, const PluginsLoaded& loaded) {}
 
-  // A soft-deleted user arrives as modified with user.is_deleted(), as in tracim.
+  // A user deleted through the broker's REST API arrives as deleted; tracim
+  // itself (an external backend publishing) reports it as modified with
+  // user.is_deleted().
   virtual void OnUserCreated(const Event& event, const User& user) {}
   virtual void OnUserModified(const Event& event, const User& user) {}
   virtual void OnUserDeleted(const Event& event, const User& user) {}
