@@ -29,9 +29,9 @@ absl::Status HttpStream::WriteHead(int status, HttpHeaders headers) {
   if (head_written_) {
     return absl::FailedPreconditionError("WriteHead: the response head was already written");
   }
-  if (status < 100 || status > 599) {
+  if (status < 200 || status > 599) {
     return absl::InvalidArgumentError(
-        absl::StrCat("WriteHead: invalid HTTP status ", status, " (must be 100-599)"));
+        absl::StrCat("WriteHead: invalid HTTP status ", status, " (must be 200-599)"));
   }
   if (absl::Status sent = transport_.SendHead(status, headers); !sent.ok()) return Broke(sent);
   head_written_ = true;

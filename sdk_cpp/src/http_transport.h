@@ -37,7 +37,7 @@ class HttpTransport {
   virtual absl::StatusOr<std::optional<std::string>> ReadBody() = 0;
 
   // Each blocks until the part was handed on; CANCELLED when the call broke.
-  // SendHead comes once, before any SendBody; `status` is 100-599; `chunk`
+  // SendHead comes once, before any SendBody; `status` is 200-599; `chunk`
   // is 1 to kResponseChunkBytes bytes.
   virtual absl::Status SendHead(int status, const HttpHeaders& headers) = 0;
   virtual absl::Status SendBody(std::string_view chunk) = 0;

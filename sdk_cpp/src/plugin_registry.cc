@@ -240,7 +240,8 @@ HttpResponse PluginRegistry::CallBuffered(const Route& route, const HttpRequest&
     log(absl::StrCat("route ", route.method, " ", route.pattern.pattern(), " threw: ", message));
     return HttpResponse::Message(500, message);
   }
-  if (response.status < 100 || response.status > 599) {
+  // What the broker relays (a 1xx is not a final response).
+  if (response.status < 200 || response.status > 599) {
     std::string message =
         absl::StrCat("route handler returned the invalid HTTP status ", response.status);
     log(absl::StrCat("route ", route.method, " ", route.pattern.pattern(), ": ", message));

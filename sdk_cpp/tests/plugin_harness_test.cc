@@ -119,6 +119,11 @@ void RegisterRoutes(PluginManager& m) {
     response.status = 42;
     return response;
   });
+  m.AddRoute("GET", "/plugins/r/informational", [](const HttpRequest&) {
+    HttpResponse response;
+    response.status = 103;  // not a final response: the broker would not relay it
+    return response;
+  });
 }
 
 TEST(SdkPluginHarness, CallMatchesParamRoutesAndFillsPathParams) {
@@ -175,6 +180,9 @@ TEST(SdkPluginHarness, AnInvalidStatusGives500) {
   HttpResponse response = harness.Call({.method = "GET", .path = "/plugins/r/weird"});
   EXPECT_EQ(response.status, 500);
   EXPECT_EQ(response.body, R"({"message":"route handler returned the invalid HTTP status 42"})");
+  response = harness.Call({.method = "GET", .path = "/plugins/r/informational"});
+  EXPECT_EQ(response.status, 500);
+  EXPECT_EQ(response.body, R"({"message":"route handler returned the invalid HTTP status 103"})");
 }
 
 TEST(SdkPluginHarness, SettingsAreVisibleThroughTheContext) {
@@ -230,6 +238,7 @@ void RegisterStreaming(PluginManager& m) {
   m.AddStreamingRoute("GET", "/plugins/st/misuse", [](const HttpRequestHead&, HttpStream& stream) {
     StreamEvents().push_back("write first: " + Describe(stream.Write("x")));
     StreamEvents().push_back("status 42: " + Describe(stream.WriteHead(42)));
+    StreamEvents().push_back("status 101: " + Describe(stream.WriteHead(101)));
     StreamEvents().push_back("head: " + Describe(stream.WriteHead(204)));
     StreamEvents().push_back("head again: " + Describe(stream.WriteHead(200)));
     StreamEvents().push_back("empty write: " + Describe(stream.Write("")));
@@ -320,7 +329,9 @@ TEST(SdkPluginHarnessStreaming, MisuseIsRefusedWithoutSendingAnything) {
               ElementsAre("write first: FAILED_PRECONDITION: Write: the response head is not "
                           "written yet (call WriteHead first)",
                           "status 42: INVALID_ARGUMENT: WriteHead: invalid HTTP status 42 (must "
-                          "be 100-599)",
+                          "be 200-599)",
+                          "status 101: INVALID_ARGUMENT: WriteHead: invalid HTTP status 101 "
+                          "(must be 200-599)",
                           "head: OK",
                           "head again: FAILED_PRECONDITION: WriteHead: the response head was "
                           "already written",

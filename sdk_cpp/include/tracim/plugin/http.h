@@ -86,7 +86,7 @@ struct HttpRequest {
 };
 
 struct HttpResponse {
-  // 100–599.
+  // 200–599 (what the broker relays; another gives a 500).
   int status = 200;
   HttpHeaders headers{};
   std::string body{};
@@ -141,7 +141,7 @@ struct HttpRequestHead {
 // call (the route's deadline passed), every call returns the same CANCELLED
 // status, and the handler should simply return. Misuse is refused without
 // sending anything: FAILED_PRECONDITION for a second head or a body chunk
-// before the head, INVALID_ARGUMENT for a status outside 100-599.
+// before the head, INVALID_ARGUMENT for a status outside 200-599.
 //
 // The object lives for the handler's call only; do not keep it. Not
 // thread-safe: one call at a time (normally from the handler's thread).
@@ -159,7 +159,7 @@ class HttpStream {
   // matters. Reading the whole body is optional: the rest is dropped.
   [[nodiscard]] absl::StatusOr<std::optional<std::string>> Read();
 
-  // Sends the response status (100-599) and headers. Once per request,
+  // Sends the response status (200-599) and headers. Once per request,
   // before any Write; may come before, between or after Reads.
   [[nodiscard]] absl::Status WriteHead(int status, HttpHeaders headers = {});
 
