@@ -137,8 +137,10 @@ int Run(const std::filesystem::path& config_file) {
   PluginHost::Options options;
   // The control server's completion queue: its thread runs every gRPC call
   // of the broker, served or made (one polling thread, see
-  // completion_queue_thread.h).
-  std::unique_ptr<ControlServer> control = ControlServer::Create(runtime->path() / "broker.sock");
+  // completion_queue_thread.h), polling broker.idle_poll_us after each
+  // completion before it sleeps.
+  std::unique_ptr<ControlServer> control = ControlServer::Create(
+      runtime->path() / "broker.sock", absl::ToChronoMicroseconds(config->idle_poll));
   options.calls = &control->queue();
   options.runner = runner;
   options.runtime_dir = runtime->path();

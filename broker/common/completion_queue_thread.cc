@@ -8,22 +8,24 @@
 
 namespace tracim::broker {
 
-CompletionQueueThread::CompletionQueueThread(const std::string& name)
-    : CompletionQueueThread(name, std::make_unique<grpc::CompletionQueue>(), nullptr) {}
+CompletionQueueThread::CompletionQueueThread(const std::string& name,
+                                             std::chrono::microseconds idle_poll)
+    : CompletionQueueThread(name, std::make_unique<grpc::CompletionQueue>(), nullptr, idle_poll) {}
 
 CompletionQueueThread::CompletionQueueThread(const std::string& name,
                                              std::unique_ptr<grpc::CompletionQueue> cq,
-                                             grpc::ServerCompletionQueue* server_cq)
-    : cq_(std::move(cq)), server_cq_(server_cq), thread_([this] { Run(); }) {
+                                             grpc::ServerCompletionQueue* server_cq,
+                                             std::chrono::microseconds idle_poll)
+    : cq_(std::move(cq)), server_cq_(server_cq), idle_poll_(idle_poll), thread_([this] { Run(); }) {
   pthread_setname_np(thread_.native_handle(), name.substr(0, 15).c_str());
 }
 
 std::unique_ptr<CompletionQueueThread> CompletionQueueThread::ForServer(
-    const std::string& name, grpc::ServerBuilder& builder) {
+    const std::string& name, grpc::ServerBuilder& builder, std::chrono::microseconds idle_poll) {
   std::unique_ptr<grpc::ServerCompletionQueue> cq = builder.AddCompletionQueue();
   grpc::ServerCompletionQueue* server_cq = cq.get();
   return std::unique_ptr<CompletionQueueThread>(
-      new CompletionQueueThread(name, std::move(cq), server_cq));
+      new CompletionQueueThread(name, std::move(cq), server_cq, idle_poll));
 }
 
 CompletionQueueThread::~CompletionQueueThread() { Shutdown(); }
@@ -47,10 +49,38 @@ void CompletionQueueThread::Shutdown() {
 }
 
 void CompletionQueueThread::Run() {
+  if (idle_poll_ > std::chrono::microseconds::zero()) return RunPolling();
   void* tag = nullptr;
   bool ok = false;
   // Next returns false once the queue is shut down and drained.
   while (cq_->Next(&tag, &ok)) static_cast<Completion*>(tag)->OnComplete(ok);
+}
+
+void CompletionQueueThread::RunPolling() {
+  using Clock = std::chrono::steady_clock;
+  void* tag = nullptr;
+  bool ok = false;
+  // A deadline in the past: AsyncNext polls gRPC's sockets and timers once
+  // without blocking, and reports TIMEOUT when nothing was ready.
+  const gpr_timespec now = gpr_time_0(GPR_CLOCK_MONOTONIC);
+  Clock::time_point poll_until = Clock::now() + idle_poll_;
+  for (;;) {
+    switch (cq_->AsyncNext(&tag, &ok, now)) {
+      case grpc::CompletionQueue::SHUTDOWN:
+        return;
+      case grpc::CompletionQueue::GOT_EVENT:
+        static_cast<Completion*>(tag)->OnComplete(ok);
+        poll_until = Clock::now() + idle_poll_;
+        continue;
+      case grpc::CompletionQueue::TIMEOUT:
+        break;
+    }
+    if (Clock::now() < poll_until) continue;
+    // Nothing within the budget: sleep until the next completion.
+    if (!cq_->Next(&tag, &ok)) return;
+    static_cast<Completion*>(tag)->OnComplete(ok);
+    poll_until = Clock::now() + idle_poll_;
+  }
 }
 
 }  // namespace tracim::broker

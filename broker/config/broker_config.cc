@@ -512,6 +512,12 @@ const KnownKey kKnownKeys[] = {
        ASSIGN_OR_RETURN(c.route_timeout, ParseMillis(key, s));
        return absl::OkStatus();
      }},
+    {"broker.idle_poll_us",
+     [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
+       ASSIGN_OR_RETURN(int64_t n, ParseBoundedInteger(key, s, 0, kMaxIdlePollMicros));
+       c.idle_poll = absl::Microseconds(n);
+       return absl::OkStatus();
+     }},
     {"broker.event_queue_size",
      [](const std::string& key, const Setting& s, BrokerConfig& c) -> absl::Status {
        uint64_t n = 0;

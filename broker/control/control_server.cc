@@ -288,13 +288,14 @@ absl::StatusOr<v1::Event> NormalizePublishedEvent(v1::Event event) {
   return event;
 }
 
-ControlServer::ControlServer(std::filesystem::path socket_path)
+ControlServer::ControlServer(std::filesystem::path socket_path, std::chrono::microseconds idle_poll)
     : socket_path_(std::move(socket_path)), builder_(std::make_unique<grpc::ServerBuilder>()) {
-  queue_ = CompletionQueueThread::ForServer("broker-grpc", *builder_);
+  queue_ = CompletionQueueThread::ForServer("broker-grpc", *builder_, idle_poll);
 }
 
-std::unique_ptr<ControlServer> ControlServer::Create(const std::filesystem::path& socket_path) {
-  return std::unique_ptr<ControlServer>(new ControlServer(socket_path));
+std::unique_ptr<ControlServer> ControlServer::Create(const std::filesystem::path& socket_path,
+                                                     std::chrono::microseconds idle_poll) {
+  return std::unique_ptr<ControlServer>(new ControlServer(socket_path, idle_poll));
 }
 
 absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(

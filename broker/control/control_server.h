@@ -9,6 +9,7 @@
 #ifndef TRACIM_BROKER_CONTROL_CONTROL_SERVER_H_
 #define TRACIM_BROKER_CONTROL_CONTROL_SERVER_H_
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -38,8 +39,11 @@ absl::StatusOr<tracim::plugin::v1::Event> NormalizePublishedEvent(tracim::plugin
 class ControlServer {
  public:
   // The server's completion queue and its thread (queue()), which every
-  // gRPC call of the broker may share; nothing listens yet.
-  static std::unique_ptr<ControlServer> Create(const std::filesystem::path& socket_path);
+  // gRPC call of the broker may share, polling `idle_poll` after each
+  // completion before it sleeps (completion_queue_thread.h); nothing
+  // listens yet.
+  static std::unique_ptr<ControlServer> Create(const std::filesystem::path& socket_path,
+                                               std::chrono::microseconds idle_poll = {});
   // Create, then Start.
   static absl::StatusOr<std::unique_ptr<ControlServer>> Start(
       const std::filesystem::path& socket_path, PluginHost& host,
@@ -74,7 +78,7 @@ class ControlServer {
   void Shutdown();
 
  private:
-  explicit ControlServer(std::filesystem::path socket_path);
+  ControlServer(std::filesystem::path socket_path, std::chrono::microseconds idle_poll);
 
   const std::filesystem::path socket_path_;
   std::unique_ptr<grpc::ServerBuilder> builder_;

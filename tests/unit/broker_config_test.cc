@@ -588,6 +588,38 @@ TEST(ParseBrokerConfig, PluginLogKeysHaveDefaultsBoundsAndOverrides) {
                     env);
 }
 
+TEST(ParseBrokerConfig, IdlePollHasADefaultBoundsAndAnOverride) {
+  absl::StatusOr<BrokerConfig> defaults = AppMain("");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->idle_poll, absl::Microseconds(200));
+
+  // 0 turns polling off; both bounds are accepted.
+  absl::StatusOr<BrokerConfig> config = AppMain("broker.idle_poll_us = 0\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->idle_poll, absl::ZeroDuration());
+  config = AppMain("broker.idle_poll_us = 10000\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->idle_poll, absl::Milliseconds(10));
+
+  for (const std::string value : {"-1", "10001", "200us", "0.5", "fast", ""}) {
+    SCOPED_TRACE(value);
+    ExpectConfigError(
+        "broker.idle_poll_us = " + value + "\n",
+        "broker.idle_poll_us: invalid value '" + value + "' (expected an integer from 0 to 10000)");
+  }
+
+  Environment env;
+  env.vars = {{"TRACIM_BROKER__IDLE_POLL_US", "50"}};
+  config = AppMain("broker.idle_poll_us = 300\n", env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->idle_poll, absl::Microseconds(50));
+  env.vars = {{"TRACIM_BROKER__IDLE_POLL_US", "20000"}};
+  ExpectConfigError("",
+                    "broker.idle_poll_us (from TRACIM_BROKER__IDLE_POLL_US): invalid value "
+                    "'20000' (expected an integer from 0 to 10000)",
+                    env);
+}
+
 TEST(ParseBrokerConfig, RouteKeysHaveDefaultsAndBounds) {
   absl::StatusOr<BrokerConfig> defaults = AppMain("");
   ASSERT_TRUE(defaults.ok()) << defaults.status();

@@ -4,8 +4,11 @@
 
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <optional>
@@ -62,6 +65,66 @@ TEST(CompletionQueueThreadTest, BarrierAfterShutdownReturnsAtOnce) {
   queue.Shutdown();
   queue.Barrier();
   queue.Shutdown();  // idempotent
+}
+
+// The id of `queue`'s thread, from a completion run on it.
+pid_t ThreadIdOf(CompletionQueueThread& queue) {
+  struct Tid final : CompletionQueueThread::Completion {
+    void OnComplete(bool) override {
+      tid = static_cast<pid_t>(syscall(SYS_gettid));
+      done.Notify();
+    }
+    pid_t tid = 0;
+    absl::Notification done;
+  };
+  Tid completion;
+  grpc::Alarm alarm;
+  alarm.Set(queue.cq(), gpr_time_0(GPR_CLOCK_MONOTONIC), CompletionQueueThread::Tag(&completion));
+  EXPECT_TRUE(completion.done.WaitForNotificationWithTimeout(absl::Seconds(15)));
+  return completion.tid;
+}
+
+// CPU time thread `tid` of this process has used, from /proc (schedstat:
+// nanoseconds on the CPU first).
+std::chrono::nanoseconds CpuTimeOf(pid_t tid) {
+  std::ifstream schedstat("/proc/self/task/" + std::to_string(tid) + "/schedstat");
+  long long on_cpu = 0;
+  schedstat >> on_cpu;
+  return std::chrono::nanoseconds(on_cpu);
+}
+
+TEST(CompletionQueueThreadTest, WithinItsIdlePollTheThreadKeepsPolling) {
+  // Far longer than the test: the thread polls from its first completion on.
+  CompletionQueueThread queue("test-queue", std::chrono::seconds(60));
+  const pid_t tid = ThreadIdOf(queue);
+  ASSERT_NE(tid, 0);
+  // Nothing else is queued: a thread that slept would use no CPU at all.
+  const std::chrono::nanoseconds start = CpuTimeOf(tid);
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  while (CpuTimeOf(tid) - start < milliseconds(20) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  EXPECT_GE(CpuTimeOf(tid) - start, milliseconds(20));
+}
+
+TEST(CompletionQueueThreadTest, OnceItsIdlePollIsOverTheThreadSleeps) {
+  for (const std::chrono::microseconds idle_poll :
+       {std::chrono::microseconds(0), std::chrono::microseconds(1000)}) {
+    SCOPED_TRACE(idle_poll.count());
+    CompletionQueueThread queue("test-queue", idle_poll);
+    const pid_t tid = ThreadIdOf(queue);
+    ASSERT_NE(tid, 0);
+    // A window of 100 ms in which the thread used (almost) no CPU: one that
+    // kept polling would use most of it, even on a loaded machine.
+    const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+    std::chrono::nanoseconds used{};
+    do {
+      const std::chrono::nanoseconds before = CpuTimeOf(tid);
+      std::this_thread::sleep_for(milliseconds(100));
+      used = CpuTimeOf(tid) - before;
+    } while (used >= milliseconds(5) && std::chrono::steady_clock::now() < deadline);
+    EXPECT_LT(used, milliseconds(5));
+  }
 }
 
 // A grpc.health.v1 server whose Check is served with ServeUnary by
