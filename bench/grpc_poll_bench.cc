@@ -48,39 +48,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kSecret[] = "grpc-poll-bench-secret";
 
-// The proxy's sequence of operations: corked start, last write, reads to
-// the end, Finish; this thread drains the queue.
-bool CompletionQueueCall(v1::Plugin::Stub& stub, grpc::CompletionQueue& cq) {
-  grpc::ClientContext context;
-  v1::HttpRequestPart out;
-  PreparePingCall(context, out, kSecret, "grpc-poll-bench");
-  context.set_initial_metadata_corked(true);
-  v1::HttpResponsePart in;
-  PingAnswer answer;
-  grpc::Status status;
-  auto call = stub.PrepareAsyncHandleHttp(&context, &cq);
-  call->StartCall(nullptr);
-  int kWrite = 0, kRead = 0, kFinish = 0;
-  call->WriteLast(out, grpc::WriteOptions(), &kWrite);
-  call->Read(&in, &kRead);
-  int outstanding = 2;
-  while (outstanding > 0) {
-    void* tag = nullptr;
-    bool ok = false;
-    if (!cq.Next(&tag, &ok)) return false;
-    --outstanding;
-    if (tag != &kRead) continue;
-    if (ok) {
-      answer.Add(in);
-      call->Read(&in, &kRead);
-    } else {
-      call->Finish(&status, &kFinish);
-    }
-    ++outstanding;
-  }
-  return status.ok() && answer.Pong();
-}
-
 class CallbackCall final
     : public grpc::ClientBidiReactor<v1::HttpRequestPart, v1::HttpResponsePart> {
  public:
@@ -170,7 +137,7 @@ int RunCase(const std::string& mode, const fs::path& dir, pid_t plugin, int seco
       CallbackCall call(*stub);
       ok = call.Wait();
     } else {
-      ok = CompletionQueueCall(*stub, cq);
+      ok = CompletionQueuePing(*stub, cq, kSecret, "grpc-poll-bench");
     }
     if (!ok) {
       ++failures;

@@ -43,6 +43,42 @@ struct PingAnswer {
   bool Pong() const { return status == 200 && body == "pong"; }
 };
 
+// One ping over the completion-queue API, the way the broker's proxy calls
+// plugins (corked start, last write, reads to the end, Finish), with the
+// calling thread draining `cq`: the cheapest gRPC client for one call at a
+// time. Whether the plugin answered the ping.
+inline bool CompletionQueuePing(tracim::plugin::v1::Plugin::Stub& stub, grpc::CompletionQueue& cq,
+                                const std::string& secret, const std::string& request_id) {
+  grpc::ClientContext context;
+  tracim::plugin::v1::HttpRequestPart out;
+  PreparePingCall(context, out, secret, request_id);
+  context.set_initial_metadata_corked(true);
+  tracim::plugin::v1::HttpResponsePart in;
+  PingAnswer answer;
+  grpc::Status status;
+  auto call = stub.PrepareAsyncHandleHttp(&context, &cq);
+  call->StartCall(nullptr);
+  int kWrite = 0, kRead = 0, kFinish = 0;
+  call->WriteLast(out, grpc::WriteOptions(), &kWrite);
+  call->Read(&in, &kRead);
+  int outstanding = 2;
+  while (outstanding > 0) {
+    void* tag = nullptr;
+    bool ok = false;
+    if (!cq.Next(&tag, &ok)) return false;
+    --outstanding;
+    if (tag != &kRead) continue;
+    if (ok) {
+      answer.Add(in);
+      call->Read(&in, &kRead);
+    } else {
+      call->Finish(&status, &kFinish);
+    }
+    ++outstanding;
+  }
+  return status.ok() && answer.Pong();
+}
+
 }  // namespace tracim::bench
 
 #endif  // TRACIM_BENCH_PING_CALL_H_

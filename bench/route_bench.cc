@@ -5,7 +5,10 @@
 //      then 64 concurrent HandleHttp calls straight to a second instance of
 //      the plugin (same binary, same route): requests/s, p50, p99, and the
 //      CPU time per request of the broker and of each plugin process;
-//   2. 1 connection, the same two ways: p50/p99 and the broker's added p50;
+//   2. 1 connection, the same two ways: p50/p99 and the broker's added p50
+//      (against the cheapest client: the completion-queue API, drained by
+//      the calling thread, in a process of its own; the callback-API client
+//      of case 1, one call at a time, is printed too);
 //      and, as the floor of any HTTP front, a 404 the broker answers itself
 //      and the same answer from a bare blocking responder thread (the
 //      machine's loopback HTTP round trip, no broker code at all);
@@ -50,6 +53,7 @@
 namespace {
 
 namespace v1 = tracim::plugin::v1;
+using tracim::bench::CompletionQueuePing;
 using tracim::bench::ContextSwitches;
 using tracim::bench::CpuSeconds;
 using tracim::bench::Median;
@@ -343,6 +347,76 @@ Figures RunDirect(v1::Plugin::Stub* stub, int concurrency, int seconds) {
   return f;
 }
 
+// Direct gRPC, one call at a time, with the cheapest client: the
+// completion-queue API drained by the calling thread (CompletionQueuePing),
+// in a fresh process of this program, so that no callback-API object (whose
+// threads would share gRPC's polling with it, see grpc_poll_bench) exists
+// there. The baseline of the broker's added p50.
+int DirectCaseMain(const std::string& socket, int seconds) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);  // as on the broker's channels to plugins
+  auto channel =
+      grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
+    std::fprintf(stderr, "cannot reach the direct plugin at %s\n", socket.c_str());
+    return 1;
+  }
+  std::unique_ptr<v1::Plugin::Stub> stub = v1::Plugin::NewStub(channel);
+  grpc::CompletionQueue cq;
+  std::vector<double> latencies_us;
+  int failures = 0;
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end = start + std::chrono::seconds(seconds);
+  while (Clock::now() < end) {
+    const Clock::time_point call_start = Clock::now();
+    if (!CompletionQueuePing(*stub, cq, kDirectSecret, "direct")) {
+      ++failures;
+      continue;
+    }
+    latencies_us.push_back(
+        std::chrono::duration<double, std::micro>(Clock::now() - call_start).count());
+  }
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+  if (failures > 0) std::fprintf(stderr, "direct: %d failed calls\n", failures);
+  if (latencies_us.empty()) return 1;
+  std::sort(latencies_us.begin(), latencies_us.end());
+  std::printf("%f %f %f %f\n", static_cast<double>(latencies_us.size()) / elapsed,
+              latencies_us[latencies_us.size() / 2], latencies_us[latencies_us.size() * 99 / 100],
+              static_cast<double>(latencies_us.size()));
+  return 0;
+}
+
+// Runs DirectCaseMain in a child process; its figures (zeros if it failed).
+Figures RunDirectOneCall(const fs::path& socket, int seconds) {
+  Figures f;
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return f;
+  const pid_t child = Spawn(
+      {"/proc/self/exe", "--direct-case", socket.string(), "--seconds", std::to_string(seconds)},
+      {}, pipe_fds[1]);
+  close(pipe_fds[1]);
+  std::string out;
+  char buffer[256];
+  ssize_t n = 0;
+  while ((n = read(pipe_fds[0], buffer, sizeof buffer)) > 0) {
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  close(pipe_fds[0]);
+  int status = 0;
+  if (child > 0) waitpid(child, &status, 0);
+  if (child <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+      std::sscanf(out.c_str(), "%lf %lf %lf %lf", &f.rps, &f.p50_us, &f.p99_us, &f.requests) != 4) {
+    std::fprintf(stderr, "route_bench: the direct one-call case failed: %s\n", out.c_str());
+    return Figures{};
+  }
+  return f;
+}
+
 // ---------------------------------------------------------------------------
 // Streaming memory.
 
@@ -398,13 +472,17 @@ StreamFigures Stream(int port, pid_t broker, uint64_t bytes, bool upload) {
 int main(int argc, char** argv) {
   int seconds = 10, connections = 64, rounds = 3;
   uint64_t stream_bytes = uint64_t{1} << 30;
+  std::string direct_case;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
+    // Internal: the one-call direct case, in this process (RunDirectOneCall).
+    if (a == "--direct-case") direct_case = argv[i + 1];
     if (a == "--seconds") seconds = std::atoi(argv[i + 1]);
     if (a == "--connections") connections = std::atoi(argv[i + 1]);
     if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
     if (a == "--stream-bytes") stream_bytes = std::strtoull(argv[i + 1], nullptr, 10);
   }
+  if (!direct_case.empty()) return DirectCaseMain(direct_case, seconds);
   if (std::system("command -v wrk > /dev/null 2>&1") != 0) {
     std::fprintf(stderr, "route_bench: wrk is not installed (apt-get install wrk)\n");
     return 2;
@@ -476,7 +554,8 @@ int main(int argc, char** argv) {
     Figures b1 = RunWrk(port, 1, seconds);
     const double broker1_switches = ContextSwitches(broker.pid()) - broker1_switches0;
     const double broker1_cpu = CpuSeconds(broker.pid(), false) - broker1_cpu0;
-    Figures d1 = RunDirect(stub.get(), 1, seconds);
+    Figures d1 = RunDirectOneCall(direct_socket, seconds);
+    Figures d1cb = RunDirect(stub.get(), 1, seconds);
     const double b_cpu_us = b.requests > 0 ? broker_cpu * 1e6 / b.requests : 0;
     const double bp_cpu_us = b.requests > 0 ? plugin_cpu * 1e6 / b.requests : 0;
     const double d_cpu_us = d.requests > 0 ? direct_cpu * 1e6 / d.requests : 0;
@@ -486,10 +565,10 @@ int main(int argc, char** argv) {
     std::printf(
         "round %d: broker %.0f req/s p50 %.0f us p99 %.0f us (CPU/request: broker %.0f us, its "
         "plugin %.0f us) | direct %.0f req/s p50 %.0f us p99 %.0f us (plugin CPU/request %.0f us) "
-        "| 1 conn: broker p50 %.0f us p99 %.0f us, direct p50 %.0f us p99 %.0f us, HTTP alone "
-        "p50 %.0f us, bare responder p50 %.0f us\n",
+        "| 1 conn: broker p50 %.0f us p99 %.0f us, direct p50 %.0f us p99 %.0f us (callback "
+        "client p50 %.0f us), HTTP alone p50 %.0f us, bare responder p50 %.0f us\n",
         r + 1, b.rps, b.p50_us, b.p99_us, b_cpu_us, bp_cpu_us, d.rps, d.p50_us, d.p99_us, d_cpu_us,
-        b1.p50_us, b1.p99_us, d1.p50_us, d1.p99_us, floor1.p50_us, bare1.p50_us);
+        b1.p50_us, b1.p99_us, d1.p50_us, d1.p99_us, d1cb.p50_us, floor1.p50_us, bare1.p50_us);
     std::fflush(stdout);
     fig["b.rps"].push_back(b.rps);
     fig["b.p50"].push_back(b.p50_us);
@@ -503,6 +582,9 @@ int main(int argc, char** argv) {
     fig["d1.rps"].push_back(d1.rps);
     fig["d1.p50"].push_back(d1.p50_us);
     fig["d1.p99"].push_back(d1.p99_us);
+    fig["d1cb.rps"].push_back(d1cb.rps);
+    fig["d1cb.p50"].push_back(d1cb.p50_us);
+    fig["d1cb.p99"].push_back(d1cb.p99_us);
     fig["added"].push_back(b1.p50_us - d1.p50_us);
     fig["floor1.p50"].push_back(floor1.p50_us);
     fig["bare1.p50"].push_back(bare1.p50_us);
@@ -524,7 +606,10 @@ int main(int argc, char** argv) {
               m("b1.p99"));
   std::printf("direct,   1 call at a time    %10.0f %10.0f %10.0f\n", m("d1.rps"), m("d1.p50"),
               m("d1.p99"));
-  std::printf("broker's added p50 (1 connection): %.0f us\n", m("added"));
+  std::printf("  (the same, callback client) %10.0f %10.0f %10.0f\n", m("d1cb.rps"), m("d1cb.p50"),
+              m("d1cb.p99"));
+  std::printf("broker's added p50 (1 connection, against the completion-queue client): %.0f us\n",
+              m("added"));
   std::printf("HTTP alone (a 404 the broker answers itself, 1 connection): p50 %.0f us\n",
               m("floor1.p50"));
   std::printf("loopback HTTP floor (a bare blocking responder, 1 connection): p50 %.0f us\n",
