@@ -62,10 +62,10 @@ void CompletionQueueThread::RunPolling() {
   bool ok = false;
   // A deadline in the past: AsyncNext polls gRPC's sockets and timers once
   // without blocking, and reports TIMEOUT when nothing was ready.
-  const gpr_timespec now = gpr_time_0(GPR_CLOCK_MONOTONIC);
+  const gpr_timespec immediately = gpr_time_0(GPR_CLOCK_MONOTONIC);
   Clock::time_point poll_until = Clock::now() + idle_poll_;
   for (;;) {
-    switch (cq_->AsyncNext(&tag, &ok, now)) {
+    switch (cq_->AsyncNext(&tag, &ok, immediately)) {
       case grpc::CompletionQueue::SHUTDOWN:
         return;
       case grpc::CompletionQueue::GOT_EVENT:
