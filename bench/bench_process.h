@@ -55,6 +55,30 @@ inline pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::
   return rc == 0 ? pid : -1;
 }
 
+// Runs `argv` to its end with its stdout and stderr captured: what it
+// wrote, and whether it exited with status 0.
+struct Captured {
+  std::string out;
+  bool ok = false;
+};
+inline Captured RunCaptured(const std::vector<std::string>& argv) {
+  Captured result;
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return result;
+  const pid_t child = Spawn(argv, {}, pipe_fds[1]);
+  close(pipe_fds[1]);
+  char buffer[256];
+  ssize_t n = 0;
+  while ((n = read(pipe_fds[0], buffer, sizeof buffer)) > 0) {
+    result.out.append(buffer, static_cast<size_t>(n));
+  }
+  close(pipe_fds[0]);
+  int status = 0;
+  if (child > 0) waitpid(child, &status, 0);
+  result.ok = child > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return result;
+}
+
 inline void Stop(pid_t pid) {
   if (pid <= 0) return;
   kill(pid, SIGTERM);

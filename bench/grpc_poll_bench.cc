@@ -168,26 +168,13 @@ int RunCase(const std::string& mode, const fs::path& dir, pid_t plugin, int seco
 // Runs one case in a fresh process of this program; its figures.
 std::optional<Figures> Run(const std::string& mode, const fs::path& dir, pid_t plugin,
                            int seconds) {
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return std::nullopt;
-  const pid_t child = Spawn({"/proc/self/exe", "--case", mode, "--dir", dir.string(), "--plugin",
-                             std::to_string(plugin), "--seconds", std::to_string(seconds)},
-                            {}, pipe_fds[1]);
-  close(pipe_fds[1]);
-  std::string out;
-  char buffer[256];
-  ssize_t n = 0;
-  while ((n = read(pipe_fds[0], buffer, sizeof buffer)) > 0) {
-    out.append(buffer, static_cast<size_t>(n));
-  }
-  close(pipe_fds[0]);
-  int status = 0;
-  if (child > 0) waitpid(child, &status, 0);
+  const Captured run =
+      RunCaptured({"/proc/self/exe", "--case", mode, "--dir", dir.string(), "--plugin",
+                   std::to_string(plugin), "--seconds", std::to_string(seconds)});
   Figures f;
-  if (child <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-      std::sscanf(out.c_str(), "%lf %lf %lf %lf %lf", &f.p50_us, &f.p90_us, &f.cpu_us, &f.switches,
-                  &f.plugin_cpu_us) != 5) {
-    std::fprintf(stderr, "grpc_poll_bench: case %s failed: %s\n", mode.c_str(), out.c_str());
+  if (!run.ok || std::sscanf(run.out.c_str(), "%lf %lf %lf %lf %lf", &f.p50_us, &f.p90_us,
+                             &f.cpu_us, &f.switches, &f.plugin_cpu_us) != 5) {
+    std::fprintf(stderr, "grpc_poll_bench: case %s failed: %s\n", mode.c_str(), run.out.c_str());
     return std::nullopt;
   }
   return f;

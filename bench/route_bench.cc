@@ -53,12 +53,14 @@
 namespace {
 
 namespace v1 = tracim::plugin::v1;
+using tracim::bench::Captured;
 using tracim::bench::CompletionQueuePing;
 using tracim::bench::ContextSwitches;
 using tracim::bench::CpuSeconds;
 using tracim::bench::Median;
 using tracim::bench::PingAnswer;
 using tracim::bench::PreparePingCall;
+using tracim::bench::RunCaptured;
 using tracim::bench::Spawn;
 using tracim::bench::Stop;
 namespace fs = std::filesystem;
@@ -394,24 +396,11 @@ int DirectCaseMain(const std::string& socket, int seconds) {
 // Runs DirectCaseMain in a child process; its figures (zeros if it failed).
 Figures RunDirectOneCall(const fs::path& socket, int seconds) {
   Figures f;
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return f;
-  const pid_t child = Spawn(
-      {"/proc/self/exe", "--direct-case", socket.string(), "--seconds", std::to_string(seconds)},
-      {}, pipe_fds[1]);
-  close(pipe_fds[1]);
-  std::string out;
-  char buffer[256];
-  ssize_t n = 0;
-  while ((n = read(pipe_fds[0], buffer, sizeof buffer)) > 0) {
-    out.append(buffer, static_cast<size_t>(n));
-  }
-  close(pipe_fds[0]);
-  int status = 0;
-  if (child > 0) waitpid(child, &status, 0);
-  if (child <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-      std::sscanf(out.c_str(), "%lf %lf %lf %lf", &f.rps, &f.p50_us, &f.p99_us, &f.requests) != 4) {
-    std::fprintf(stderr, "route_bench: the direct one-call case failed: %s\n", out.c_str());
+  const Captured run = RunCaptured(
+      {"/proc/self/exe", "--direct-case", socket.string(), "--seconds", std::to_string(seconds)});
+  if (!run.ok || std::sscanf(run.out.c_str(), "%lf %lf %lf %lf", &f.rps, &f.p50_us, &f.p99_us,
+                             &f.requests) != 4) {
+    std::fprintf(stderr, "route_bench: the direct one-call case failed: %s\n", run.out.c_str());
     return Figures{};
   }
   return f;
