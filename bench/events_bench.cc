@@ -10,10 +10,11 @@
 //      once every event was queued or dropped (rss_after).
 //
 //   events_bench [--events N] [--batch B] [--publishers P] [--plugins LIST]
-//                [--stuck-events M] [--queue Q]
+//                [--stuck-events M] [--queue Q] [--idle-poll-us U]
 // Defaults: N = 500000, B = 1000 events per Publish call, P = 1 publishing
 // thread (each with one call in flight), LIST = 1,4 (the plugin counts to
-// measure), M = 1000000 (0 skips case 3), Q = 10000.
+// measure), M = 1000000 (0 skips case 3), Q = 10000, U = the broker's
+// default broker.idle_poll_us (200).
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
 
@@ -34,6 +35,7 @@
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/thread_pool.hpp"
 #include "broker/app/runtime_dir.h"
+#include "broker/config/broker_config.h"
 #include "broker/control/control_server.h"
 #include "broker/discovery/plugin_discovery.h"
 #include "broker/process/posix_process_launcher.h"
@@ -69,7 +71,8 @@ long RssKiB() {
 // One broker (host + control socket + io thread) with the given plugins.
 class Broker {
  public:
-  Broker(const std::filesystem::path& dir, std::vector<PluginManifest> plugins, size_t queue)
+  Broker(const std::filesystem::path& dir, std::vector<PluginManifest> plugins, size_t queue,
+         std::chrono::microseconds idle_poll)
       : work_(boost::asio::make_work_guard(io_)), launcher_(io_) {
     PluginHost::Options options;
     options.runner = TRACIM_BENCH_RUNNER;
@@ -82,7 +85,7 @@ class Broker {
       cv_.notify_all();
     };
     // As in the broker: the calls to plugins share the control server's queue.
-    control_ = ControlServer::Create(options.broker_socket);
+    control_ = ControlServer::Create(options.broker_socket, idle_poll);
     options.calls = &control_->queue();
     host_ = std::move(*PluginHost::Create(io_, launcher_, std::move(plugins), options));
     if (absl::Status s = control_->Start(*host_, kToken, {}, blocking_.get_executor()); !s.ok()) {
@@ -209,7 +212,7 @@ PluginManifest Manifest(const std::string& name, std::vector<std::string> comman
 }
 
 void Throughput(const std::filesystem::path& dir, int plugins, uint64_t events, uint64_t batch,
-                int publishers, size_t queue) {
+                int publishers, size_t queue, std::chrono::microseconds idle_poll) {
   std::vector<PluginManifest> manifests;
   for (int i = 0; i < plugins; ++i) {
     manifests.push_back(Manifest("sink" + std::to_string(i), {TRACIM_BENCH_SINK}));
@@ -220,7 +223,7 @@ void Throughput(const std::filesystem::path& dir, int plugins, uint64_t events, 
   uint64_t dropped = 0;
   const double children_before = CpuSeconds(RUSAGE_CHILDREN);
   {
-    Broker broker(sub, std::move(manifests), queue);
+    Broker broker(sub, std::move(manifests), queue, idle_poll);
     const double cpu0 = CpuSeconds(RUSAGE_SELF);
     auto t0 = Clock::now();
     std::thread publisher([&] { broker.Publish(events, batch, queue / 2, publishers); });
@@ -247,10 +250,12 @@ void Throughput(const std::filesystem::path& dir, int plugins, uint64_t events, 
       plugins_cpu * 1e6 / double(events));
 }
 
-void StuckPlugin(const std::filesystem::path& dir, uint64_t events, uint64_t batch, size_t queue) {
+void StuckPlugin(const std::filesystem::path& dir, uint64_t events, uint64_t batch, size_t queue,
+                 std::chrono::microseconds idle_poll) {
   auto sub = dir / "stuck";
   std::filesystem::create_directories(sub);
-  Broker broker(sub, {Manifest("stuck", {TRACIM_BENCH_TEST_PLUGIN, "--mode=no-ack"})}, queue);
+  Broker broker(sub, {Manifest("stuck", {TRACIM_BENCH_TEST_PLUGIN, "--mode=no-ack"})}, queue,
+                idle_poll);
   long before = RssKiB();
   auto t0 = Clock::now();
   broker.Publish(events, batch);
@@ -285,6 +290,8 @@ int main(int argc, char** argv) {
   int publishers = 1;
   std::vector<int> plugin_counts = {1, 4};
   size_t queue = 10000;
+  // The broker's default (broker.idle_poll_us).
+  std::chrono::microseconds idle_poll = absl::ToChronoMicroseconds(BrokerConfig().idle_poll);
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--events") events = std::stoull(argv[i + 1]);
@@ -292,6 +299,7 @@ int main(int argc, char** argv) {
     if (a == "--publishers") publishers = std::max(1, std::stoi(argv[i + 1]));
     if (a == "--stuck-events") stuck_events = std::stoull(argv[i + 1]);
     if (a == "--queue") queue = std::stoull(argv[i + 1]);
+    if (a == "--idle-poll-us") idle_poll = std::chrono::microseconds(std::stoll(argv[i + 1]));
     if (a == "--plugins") {
       plugin_counts.clear();
       std::string list = argv[i + 1];
@@ -310,8 +318,8 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   auto runtime = RuntimeDir::Prepare(std::nullopt, std::nullopt);
   for (int plugins : plugin_counts) {
-    Throughput(runtime->path(), plugins, events, batch, publishers, queue);
+    Throughput(runtime->path(), plugins, events, batch, publishers, queue, idle_poll);
   }
-  if (stuck_events > 0) StuckPlugin(runtime->path(), stuck_events, batch, queue);
+  if (stuck_events > 0) StuckPlugin(runtime->path(), stuck_events, batch, queue, idle_poll);
   return 0;
 }
