@@ -4,6 +4,7 @@
 #ifndef TRACIM_BENCH_BENCH_PROCESS_H_
 #define TRACIM_BENCH_BENCH_PROCESS_H_
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -69,7 +70,11 @@ inline Captured RunCaptured(const std::vector<std::string>& argv) {
   close(pipe_fds[1]);
   char buffer[256];
   ssize_t n = 0;
-  while ((n = read(pipe_fds[0], buffer, sizeof buffer)) > 0) {
+  while ((n = read(pipe_fds[0], buffer, sizeof buffer)) != 0) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
     result.out.append(buffer, static_cast<size_t>(n));
   }
   close(pipe_fds[0]);

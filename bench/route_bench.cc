@@ -574,7 +574,8 @@ int main(int argc, char** argv) {
     fig["d1cb.rps"].push_back(d1cb.rps);
     fig["d1cb.p50"].push_back(d1cb.p50_us);
     fig["d1cb.p99"].push_back(d1cb.p99_us);
-    fig["added"].push_back(b1.p50_us - d1.p50_us);
+    // A failed direct case (no call answered) has no baseline.
+    if (d1.requests > 0) fig["added"].push_back(b1.p50_us - d1.p50_us);
     fig["floor1.p50"].push_back(floor1.p50_us);
     fig["bare1.p50"].push_back(bare1.p50_us);
     fig["b.cpu"].push_back(b_cpu_us);
@@ -597,8 +598,12 @@ int main(int argc, char** argv) {
               m("d1.p99"));
   std::printf("  (the same, callback client) %10.0f %10.0f %10.0f\n", m("d1cb.rps"), m("d1cb.p50"),
               m("d1cb.p99"));
-  std::printf("broker's added p50 (1 connection, against the completion-queue client): %.0f us\n",
-              m("added"));
+  if (fig["added"].empty()) {
+    std::printf("broker's added p50 (1 connection): no figure, the direct case failed\n");
+  } else {
+    std::printf("broker's added p50 (1 connection, against the completion-queue client): %.0f us\n",
+                m("added"));
+  }
   std::printf("HTTP alone (a 404 the broker answers itself, 1 connection): p50 %.0f us\n",
               m("floor1.p50"));
   std::printf("loopback HTTP floor (a bare blocking responder, 1 connection): p50 %.0f us\n",

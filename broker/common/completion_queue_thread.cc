@@ -60,8 +60,12 @@ void CompletionQueueThread::RunPolling() {
   using Clock = std::chrono::steady_clock;
   void* tag = nullptr;
   bool ok = false;
-  // A deadline in the past: AsyncNext polls gRPC's sockets and timers once
-  // without blocking, and reports TIMEOUT when nothing was ready.
+  // A deadline in the past: AsyncNext looks at the queue, then polls gRPC's
+  // file descriptors once without blocking (epoll_wait with a zero timeout:
+  // gRPC 1.51's epoll engine has one epoll set per process), and reports
+  // TIMEOUT when nothing was ready. It polls only as the process's one
+  // thread waiting in gRPC, as this one is in the broker; with other waiters
+  // it still runs what they queue here.
   const gpr_timespec immediately = gpr_time_0(GPR_CLOCK_MONOTONIC);
   Clock::time_point poll_until = Clock::now() + idle_poll_;
   for (;;) {

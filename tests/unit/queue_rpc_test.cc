@@ -4,11 +4,11 @@
 
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
-#include <sys/syscall.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
 #include <future>
 #include <memory>
 #include <optional>
@@ -67,44 +67,53 @@ TEST(CompletionQueueThreadTest, BarrierAfterShutdownReturnsAtOnce) {
   queue.Shutdown();  // idempotent
 }
 
-// The id of `queue`'s thread, from a completion run on it.
-pid_t ThreadIdOf(CompletionQueueThread& queue) {
-  struct Tid final : CompletionQueueThread::Completion {
+// The CPU-time clock of `queue`'s thread, from a completion run on it; nullopt
+// if that completion did not run in time.
+std::optional<clockid_t> CpuClockOf(CompletionQueueThread& queue) {
+  struct Clock final : CompletionQueueThread::Completion {
     void OnComplete(bool) override {
-      tid = static_cast<pid_t>(syscall(SYS_gettid));
+      if (pthread_getcpuclockid(pthread_self(), &clock) == 0) found = true;
       done.Notify();
     }
-    pid_t tid = 0;
+    clockid_t clock{};
+    bool found = false;
     absl::Notification done;
   };
-  Tid completion;
+  // Owned by the alarm's completion if it has not run in time: left to leak
+  // then, as the completion may still come.
+  auto* completion = new Clock;
   grpc::Alarm alarm;
-  alarm.Set(queue.cq(), gpr_time_0(GPR_CLOCK_MONOTONIC), CompletionQueueThread::Tag(&completion));
-  EXPECT_TRUE(completion.done.WaitForNotificationWithTimeout(absl::Seconds(15)));
-  return completion.tid;
+  alarm.Set(queue.cq(), gpr_time_0(GPR_CLOCK_MONOTONIC), CompletionQueueThread::Tag(completion));
+  if (!completion->done.WaitForNotificationWithTimeout(absl::Seconds(15))) {
+    alarm.Cancel();
+    return std::nullopt;
+  }
+  std::optional<clockid_t> clock;
+  if (completion->found) clock = completion->clock;
+  delete completion;
+  return clock;
 }
 
-// CPU time thread `tid` of this process has used, from /proc (schedstat:
-// nanoseconds on the CPU first).
-std::chrono::nanoseconds CpuTimeOf(pid_t tid) {
-  std::ifstream schedstat("/proc/self/task/" + std::to_string(tid) + "/schedstat");
-  long long on_cpu = 0;
-  schedstat >> on_cpu;
-  return std::chrono::nanoseconds(on_cpu);
+// CPU time used so far by the thread whose CPU-time clock is `clock`.
+std::chrono::nanoseconds CpuTime(clockid_t clock) {
+  timespec t{};
+  clock_gettime(clock, &t);
+  return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
 }
 
 TEST(CompletionQueueThreadTest, WithinItsIdlePollTheThreadKeepsPolling) {
   // Far longer than the test: the thread polls from its first completion on.
   CompletionQueueThread queue("test-queue", std::chrono::seconds(60));
-  const pid_t tid = ThreadIdOf(queue);
-  ASSERT_NE(tid, 0);
+  const std::optional<clockid_t> clock = CpuClockOf(queue);
+  ASSERT_TRUE(clock.has_value());
   // Nothing else is queued: a thread that slept would use no CPU at all.
-  const std::chrono::nanoseconds start = CpuTimeOf(tid);
+  const std::chrono::nanoseconds start = CpuTime(*clock);
   const auto deadline = std::chrono::steady_clock::now() + kTimeout;
-  while (CpuTimeOf(tid) - start < milliseconds(20) && std::chrono::steady_clock::now() < deadline) {
+  while (CpuTime(*clock) - start < milliseconds(20) &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(1));
   }
-  EXPECT_GE(CpuTimeOf(tid) - start, milliseconds(20));
+  EXPECT_GE(CpuTime(*clock) - start, milliseconds(20));
 }
 
 TEST(CompletionQueueThreadTest, OnceItsIdlePollIsOverTheThreadSleeps) {
@@ -112,16 +121,16 @@ TEST(CompletionQueueThreadTest, OnceItsIdlePollIsOverTheThreadSleeps) {
        {std::chrono::microseconds(0), std::chrono::microseconds(1000)}) {
     SCOPED_TRACE(idle_poll.count());
     CompletionQueueThread queue("test-queue", idle_poll);
-    const pid_t tid = ThreadIdOf(queue);
-    ASSERT_NE(tid, 0);
+    const std::optional<clockid_t> clock = CpuClockOf(queue);
+    ASSERT_TRUE(clock.has_value());
     // A window of 100 ms in which the thread used (almost) no CPU: one that
     // kept polling would use most of it, even on a loaded machine.
     const auto deadline = std::chrono::steady_clock::now() + kTimeout;
     std::chrono::nanoseconds used{};
     do {
-      const std::chrono::nanoseconds before = CpuTimeOf(tid);
+      const std::chrono::nanoseconds before = CpuTime(*clock);
       std::this_thread::sleep_for(milliseconds(100));
-      used = CpuTimeOf(tid) - before;
+      used = CpuTime(*clock) - before;
     } while (used >= milliseconds(5) && std::chrono::steady_clock::now() < deadline);
     EXPECT_LT(used, milliseconds(5));
   }
