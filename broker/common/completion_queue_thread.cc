@@ -69,19 +69,13 @@ void CompletionQueueThread::RunPolling() {
   const gpr_timespec immediately = gpr_time_0(GPR_CLOCK_MONOTONIC);
   Clock::time_point poll_until = Clock::now() + idle_poll_;
   for (;;) {
-    switch (cq_->AsyncNext(&tag, &ok, immediately)) {
-      case grpc::CompletionQueue::SHUTDOWN:
-        return;
-      case grpc::CompletionQueue::GOT_EVENT:
-        static_cast<Completion*>(tag)->OnComplete(ok);
-        poll_until = Clock::now() + idle_poll_;
-        continue;
-      case grpc::CompletionQueue::TIMEOUT:
-        break;
+    const grpc::CompletionQueue::NextStatus status = cq_->AsyncNext(&tag, &ok, immediately);
+    if (status == grpc::CompletionQueue::SHUTDOWN) return;
+    if (status == grpc::CompletionQueue::TIMEOUT) {
+      if (Clock::now() < poll_until) continue;
+      // Nothing within the budget: sleep until the next completion.
+      if (!cq_->Next(&tag, &ok)) return;
     }
-    if (Clock::now() < poll_until) continue;
-    // Nothing within the budget: sleep until the next completion.
-    if (!cq_->Next(&tag, &ok)) return;
     static_cast<Completion*>(tag)->OnComplete(ok);
     poll_until = Clock::now() + idle_poll_;
   }

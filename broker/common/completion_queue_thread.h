@@ -16,11 +16,11 @@
 // polling the queue (without blocking) for that long after each completion
 // it ran before it blocks in the queue. It polls gRPC's sockets itself only
 // while it is the process's one thread waiting in gRPC (the broker's case:
-// see above). On this kind of machine a blocked
-// thread that an event wakes costs tens of microseconds before it runs; an
-// answer that arrives while the thread still polls is run at once. The
-// price is CPU: up to `idle_poll` of it after every completion
-// (docs/performance.md, "Polling before sleeping"). Zero blocks at once.
+// see above). On this kind of machine a blocked thread that an event wakes
+// costs tens of microseconds before it runs; an answer that arrives while
+// the thread still polls is run at once. The price is CPU: up to
+// `idle_poll` of it after every completion (docs/performance.md, "Polling
+// before sleeping"). Zero blocks at once.
 //
 // Threading: operations may be started from any thread with cq() and a tag
 // that points to a Completion; Completion::OnComplete then runs on this
